@@ -1,0 +1,33 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Options of the [conductor] group."""
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup('conductor', title='Conductor options')
+
+opts = [
+    cfg.StrOpt('topic', default='logrca-conductor',
+               help='RPC topic the conductor listens on.'),
+    cfg.IntOpt('max_evidence_lines', default=50, min=1,
+               help='Evidence lines stored with one anomaly.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(GROUP)
+    conf.register_opts(opts, group=GROUP)
+
+
+def list_opts():
+    return [(GROUP, opts)]

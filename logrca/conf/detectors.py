@@ -1,0 +1,41 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Options of the [detectors] group."""
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup('detectors', title='Anomaly detector options')
+
+opts = [
+    cfg.StrOpt('model_dir', default='$state_path/models',
+               help='Directory holding one sub-directory of trained '
+                    'artifacts per learned detector driver.'),
+    cfg.StrOpt('device', default='auto', choices=['auto', 'cpu', 'cuda'],
+               help='Torch device for learned detectors; auto picks CUDA '
+                    'when present.'),
+    cfg.IntOpt('error_burst_count', default=1, min=1,
+               help='Baseline: ERROR or CRITICAL records of one session that '
+                    'raise an anomaly.'),
+    cfg.BoolOpt('new_template_alarm', default=False,
+                help='Baseline: raise an anomaly for a WARNING or worse '
+                     'record whose template was never seen before.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(GROUP)
+    conf.register_opts(opts, group=GROUP)
+
+
+def list_opts():
+    return [(GROUP, opts)]

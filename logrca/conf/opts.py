@@ -1,0 +1,28 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Entry point of oslo-config-generator and of library defaults."""
+
+from oslo_db import options as db_options
+
+from logrca import conf as logrca_conf
+
+
+def list_opts():
+    """Return the options of logrca, grouped, for oslo-config-generator."""
+    return logrca_conf.list_opts()
+
+
+def set_lib_defaults():
+    """Set logrca's defaults for the options of the oslo libraries."""
+    db_options.set_defaults(logrca_conf.cfg.CONF,
+                            connection=logrca_conf.database.DEFAULT_CONNECTION)
