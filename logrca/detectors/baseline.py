@@ -1,0 +1,96 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The baseline detector: error bursts and new error templates."""
+
+from oslo_log import log
+
+from logrca.agent import sessions as sessions_mod
+from logrca.detectors import anomaly
+from logrca.detectors import base
+
+LOG = log.getLogger(__name__)
+
+WARN_LEVELS = frozenset(('WARNING', 'ERROR', 'CRITICAL'))
+
+
+class BaselineDetector(base.Detector):
+    """A simple, honest rule: a session with an ERROR or CRITICAL record.
+
+    It raises one anomaly per request session (or per service window for
+    records without a request id) as soon as ``error_burst_count`` error
+    records were seen in it, citing them as evidence. Optionally it also
+    raises a WARNING-or-worse record whose template was never seen before.
+    It is the yardstick the learned detectors are compared with.
+    """
+
+    name = 'baseline'
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self.burst = conf.detectors.error_burst_count
+        self.new_template_alarm = conf.detectors.new_template_alarm
+        self._seen_templates = set()
+
+    def _home(self, sessions):
+        # The request session if there is one, else the service window.
+        for session in sessions:
+            if session.kind == sessions_mod.REQUEST:
+                return session
+        for session in sessions:
+            if session.kind == sessions_mod.WINDOW:
+                return session
+        return sessions[0]
+
+    def observe(self, record, sessions):
+        found = []
+        new_template = (record.template_id is not None
+                        and record.template_id not in self._seen_templates)
+        if record.template_id is not None:
+            self._seen_templates.add(record.template_id)
+        if not sessions:
+            return found
+        home = self._home(sessions)
+        state = home.state.setdefault(self.name, {'raised': False})
+        if record.is_error and not state['raised']:
+            errors = [r for r in home.records if r.is_error]
+            if len(errors) >= self.burst:
+                state['raised'] = True
+                found.append(self._make(home, record, errors,
+                                        'error burst: %d ERROR/CRITICAL '
+                                        'record(s)' % len(errors),
+                                        float(len(errors))))
+        elif (self.new_template_alarm and new_template
+              and record.level in WARN_LEVELS and not record.is_error):
+            found.append(self._make(home, record, [record],
+                                    'new %s template' % record.level, 1.0))
+        return found
+
+    def _make(self, session, record, cited, reason, score):
+        evidence = [anomaly.Evidence.from_record(r) for r in cited[:20]]
+        stamps = [r.timestamp for r in cited if r.timestamp is not None]
+        projects = [r.project_id for r in cited if r.project_id]
+        users = [r.user_id for r in cited if r.user_id]
+        return anomaly.Anomaly(
+            detector=self.name, score=score, reason=reason,
+            session_key=session.key,
+            start_time=min(stamps) if stamps else None,
+            end_time=max(stamps) if stamps else None,
+            raised_at=record.timestamp, service=record.stream,
+            host=record.host,
+            project_id=projects[0] if projects else None,
+            user_id=users[0] if users else None,
+            request_ids=sorted({r.request_id for r in cited
+                                if r.request_id}),
+            instance_ids=sorted({r.instance_id for r in cited
+                                 if r.instance_id}),
+            evidence=evidence, threshold=float(self.burst))
