@@ -27,6 +27,14 @@ opts = [
     cfg.StrOpt('journal_directory',
                help='Read the journal from this directory instead of the '
                     'system journal (journalctl --directory).'),
+    cfg.StrOpt('follow_from', default='end', choices=('end', 'beginning'),
+               help='Where to start reading a log file that exists when the '
+                    'agent starts for the first time and has no saved read '
+                    'offset. Files that appear later (rotation, new '
+                    'services) are always read from their beginning.'),
+    cfg.ListOpt('journal_files', default=[],
+                help='Read these journal files (journalctl --file; globs '
+                     'allowed) instead of the system journal.'),
     cfg.FloatOpt('poll_interval', default=1.0, min=0.05,
                  help='Seconds between checks of followed files for new '
                       'lines, rotation and truncation.'),
