@@ -30,6 +30,12 @@ opts = [
     cfg.BoolOpt('auth_enabled', default=True,
                 help='Validate Keystone tokens (keystonemiddleware). Only '
                      'turn this off for local development.'),
+    cfg.IntOpt('default_limit', default=50, min=1,
+               help='Page size of list requests that give no limit '
+                    '(capped at max_limit).'),
+    cfg.IntOpt('max_request_body_size', default=16384, min=1,
+               help='Largest request body, in bytes, the API accepts; '
+                    'larger bodies get 413.'),
 ]
 
 
