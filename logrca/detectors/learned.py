@@ -1,0 +1,504 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Common parts of the learned detectors: keys, timing, streaming, limits."""
+
+import collections
+import math
+import os
+import re
+
+from oslo_log import log
+
+from logrca.agent import sessions as sessions_mod
+from logrca.detectors import anomaly
+from logrca.detectors import artifact
+from logrca.detectors import base
+
+LOG = log.getLogger(__name__)
+
+# Special key ids shared by every driver: padding, an unknown key of level
+# DEBUG/INFO, an unknown key of level WARNING or worse, LogBERT's mask and
+# its hypersphere (DIST) token.
+PAD, UNK, UNK_ERR, MASK, DIST = 0, 1, 2, 3, 4
+SPECIALS = ('<pad>', '<unk>', '<unk-err>', '<mask>', '<dist>')
+ALARM_LEVELS = frozenset(('WARNING', 'ERROR', 'CRITICAL'))
+
+
+def unknown_id(key):
+    """The unknown-key id for a key text (its level comes first)."""
+    return UNK_ERR if key.split(' ', 1)[0] in ALARM_LEVELS else UNK
+
+# Variable parts left in a template (or a raw message when no miner ran):
+# ids, addresses, numbers and quoted values are masked so that one event
+# gets one key whatever the miner's state. Hand-written because templates
+# from Drain and the shape miner still carry some of these.
+_MASKS = [
+    re.compile(r'req-[0-9a-f-]{36}'),
+    re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
+               r'[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'),
+    re.compile(r'\b[0-9a-f]{32,64}\b'),
+    re.compile(r'\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?:/\d+)?\b'),
+    re.compile(r'\b(?:[0-9a-f]{1,4}:){2,7}[0-9a-f]{1,4}\b'),
+    re.compile(r'\b0x[0-9a-fA-F]+\b'),
+    re.compile(r'(?<![A-Za-z])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?'),
+    re.compile(r"'[^'\s]{12,}'"),
+]
+_SPACES = re.compile(r'\s+')
+_STARS = re.compile(r'(?:<\*>[\s,.:/_-]*){2,}')
+# Numbers kept as parameter values (durations, sizes, counts).
+_NUMBER = re.compile(r'(?<![\w.-])(\d+(?:\.\d+)?)(?![\w-])')
+_IDS = re.compile(_MASKS[0].pattern + '|' + _MASKS[1].pattern + '|'
+                  + _MASKS[2].pattern + '|' + _MASKS[3].pattern)
+# Key texts whose numbers are timings worth modelling.
+TIMING_WORDS = re.compile(r'\b(?:seconds?|secs?|took|elapsed|duration)\b',
+                           re.IGNORECASE)
+_MAX_KEY_LENGTH = 300
+
+
+def normalise(text):
+    """The key text of a template or message: variable parts masked."""
+    text = text[:_MAX_KEY_LENGTH * 2]
+    for pattern in _MASKS:
+        text = pattern.sub('<*>', text)
+    text = _STARS.sub('<*> ', text)
+    return _SPACES.sub(' ', text).strip()[:_MAX_KEY_LENGTH]
+
+
+def key_text(record):
+    """The key of a record: level, logger and normalised template."""
+    template = record.template if record.template else record.message
+    return '%s %s %s' % (record.level or '-', record.logger or '-',
+                         normalise(template or ''))
+
+
+def numbers(message):
+    """Numeric parameter values of a message (ids removed first)."""
+    return [float(x) for x in _NUMBER.findall(_IDS.sub(' ', message))]
+
+
+def pick_device(conf):
+    """The torch device from ``[detectors] device``."""
+    import torch
+    choice = conf.detectors.device
+    if choice == 'cuda' or (choice == 'auto' and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise base.DetectorError('[detectors] device = cuda but no CUDA '
+                                     'device is available')
+        return torch.device('cuda')
+    return torch.device('cpu')
+
+
+class Vocabulary:
+    """Template key text to id; ids 0-3 are :data:`SPECIALS`.
+
+    Artifacts store the key texts, so a model trained with one miner state
+    maps the templates of another by text, not by miner id.
+    """
+
+    def __init__(self, keys=()):
+        self.keys = list(SPECIALS)
+        self.index = {k: i for i, k in enumerate(self.keys)}
+        for key in keys:
+            self.add(key)
+
+    def add(self, key):
+        idx = self.index.get(key)
+        if idx is None:
+            idx = self.index[key] = len(self.keys)
+            self.keys.append(key)
+        return idx
+
+    def get(self, key):
+        idx = self.index.get(key)
+        return unknown_id(key) if idx is None else idx
+
+    def __len__(self):
+        return len(self.keys)
+
+    def to_json(self):
+        return {k: i for i, k in enumerate(self.keys)}
+
+    @classmethod
+    def from_json(cls, data):
+        vocab = cls()
+        vocab.keys = [None] * len(data)
+        for key, idx in data.items():
+            vocab.keys[int(idx)] = key
+        if vocab.keys[:len(SPECIALS)] != list(SPECIALS) or None in vocab.keys:
+            raise artifact.ArtifactError('malformed template vocabulary')
+        vocab.index = {k: i for i, k in enumerate(vocab.keys)}
+        return vocab
+
+
+class Sequence:
+    """A compact closed session used for training: keys, times, values."""
+
+    __slots__ = ('kind', 'keys', 'times', 'values', 'levels')
+
+    def __init__(self, kind, keys, times, values, levels):
+        self.kind = kind
+        self.keys = keys
+        self.times = times
+        self.values = values
+        self.levels = levels
+
+    @classmethod
+    def from_session(cls, session):
+        keys, times, values, levels = [], [], [], []
+        window = session.kind == sessions_mod.WINDOW
+        for record in session.records:
+            if window and (record.request_id or record.global_request_id
+                           or record.instance_id):
+                # Scored in its request or instance session instead.
+                continue
+            key = key_text(record)
+            keys.append(key)
+            times.append(record.timestamp)
+            values.append(numbers(record.message)
+                          if TIMING_WORDS.search(key) else None)
+            levels.append(record.level)
+        return cls(session.kind, keys, times, values, levels)
+
+
+def as_sequences(sessions):
+    """Closed sessions (or :class:`Sequence` objects) to sequences."""
+    out = []
+    for session in sessions:
+        if isinstance(session, Sequence):
+            out.append(session)
+        elif session.records:
+            out.append(Sequence.from_session(session))
+    return out
+
+
+class TimingModel:
+    """Normal values of timing parameters and gaps, per key.
+
+    DeepLog models parameter vectors with an LSTM; with the few timing
+    values OpenStack logs carry per template, a robust log-normal per
+    (key, position) is as good and costs nothing to score. Scores are
+    one-sided z-scores of log values: only *slower* than normal counts.
+    """
+
+    MIN_SAMPLES = 5
+
+    def __init__(self):
+        self.stats = {}
+
+    @staticmethod
+    def _fit_one(values):
+        logs = sorted(math.log1p(max(v, 0.0)) for v in values)
+        n = len(logs)
+        mean = sum(logs) / n
+        var = sum((x - mean) ** 2 for x in logs) / max(n - 1, 1)
+        hi = logs[min(n - 1, int(0.99 * n))]
+        return [mean, max(math.sqrt(var), 0.25), hi, n]
+
+    def fit(self, samples):
+        """``samples``: dict key -> list of values."""
+        self.stats = {k: self._fit_one(v) for k, v in samples.items()
+                      if len(v) >= self.MIN_SAMPLES}
+
+    def score(self, key, value):
+        stat = self.stats.get(key)
+        if stat is None:
+            return 0.0
+        mean, std, hi, _n = stat
+        x = math.log1p(max(value, 0.0))
+        if x <= hi:
+            return 0.0
+        return (x - mean) / std
+
+    def to_json(self):
+        return {'|'.join(map(str, k)) if isinstance(k, tuple) else str(k): v
+                for k, v in self.stats.items()}
+
+    @classmethod
+    def from_json(cls, data, tuple_keys=True):
+        model = cls()
+        for k, v in data.items():
+            key = tuple(int(p) for p in k.split('|')) if tuple_keys else k
+            model.stats[key] = list(v)
+        return model
+
+
+class FlowModel:
+    """What normally follows a key within a session, in log time.
+
+    Learned from training sessions: how often a session ends right after a
+    key, and how long the next step of the session takes after it. A live
+    session idle after a key that is normally followed by more steps, for
+    longer than the next step ever took in training (with a margin), is
+    "a step that should have followed is missing". Decided in log time.
+    """
+
+    def __init__(self, min_count=20, max_end_rate=0.002, margin=3.0,
+                 min_timeout=20.0, max_timeout=280.0):
+        self.min_count = min_count
+        self.max_end_rate = max_end_rate
+        self.margin = margin
+        self.min_timeout = min_timeout
+        self.max_timeout = max_timeout
+        # key id -> [count, ends, p100 gap]
+        self.stats = {}
+
+    def fit(self, id_sequences, time_sequences):
+        counts = collections.Counter()
+        ends = collections.Counter()
+        gaps = collections.defaultdict(list)
+        for ids, times in zip(id_sequences, time_sequences):
+            for i, key in enumerate(ids):
+                counts[key] += 1
+                if i + 1 == len(ids):
+                    ends[key] += 1
+                elif times[i] is not None and times[i + 1] is not None:
+                    gaps[key].append(times[i + 1] - times[i])
+        self.stats = {}
+        for key, count in counts.items():
+            gap = max(gaps[key]) if gaps[key] else 0.0
+            self.stats[key] = [count, ends[key], gap]
+
+    def timeout(self, key):
+        """Seconds after ``key`` after which silence is anomalous, or None."""
+        stat = self.stats.get(key)
+        if stat is None:
+            return None
+        count, ends, gap = stat
+        if count < self.min_count or ends > self.max_end_rate * count:
+            return None
+        return min(max(gap * self.margin, self.min_timeout), self.max_timeout)
+
+    def end_score(self, key):
+        """How unusual it is for a session to end after ``key`` (0..)."""
+        stat = self.stats.get(key)
+        if stat is None or stat[0] < self.min_count:
+            return 0.0
+        count, ends, _gap = stat
+        return -math.log((ends + 0.5) / (count + 1.0))
+
+    def to_json(self):
+        return {'params': [self.min_count, self.max_end_rate, self.margin,
+                           self.min_timeout, self.max_timeout],
+                'stats': {str(k): v for k, v in self.stats.items()}}
+
+    @classmethod
+    def from_json(cls, data):
+        model = cls(*data['params'])
+        model.stats = {int(k): v for k, v in data['stats'].items()}
+        return model
+
+
+def make_anomaly(detector, session, record, cited, reason, score,
+                 threshold):
+    """Build an :class:`Anomaly` citing ``cited`` records (at most 20)."""
+    cited = list(cited)[-20:]
+    evidence = [anomaly.Evidence.from_record(r) for r in cited]
+    stamps = [r.timestamp for r in cited if r.timestamp is not None]
+    projects = [r.project_id for r in cited if r.project_id]
+    users = [r.user_id for r in cited if r.user_id]
+    return anomaly.Anomaly(
+        detector=detector, score=float(score), reason=reason,
+        session_key=session.key,
+        start_time=min(stamps) if stamps else None,
+        end_time=max(stamps) if stamps else None,
+        raised_at=record.timestamp if record is not None else session.last_ts,
+        service=record.stream if record is not None else None,
+        host=record.host if record is not None else None,
+        project_id=projects[0] if projects else None,
+        user_id=users[0] if users else None,
+        request_ids=sorted({r.request_id for r in cited if r.request_id}),
+        instance_ids=sorted({r.instance_id for r in cited
+                             if r.instance_id}),
+        evidence=evidence, threshold=float(threshold))
+
+
+def home_sessions(sessions):
+    """The sessions a record's sequence is modelled in.
+
+    Request and instance sessions carry the steps of one operation; the
+    service window is only used for records that have neither.
+    """
+    homes = [s for s in sessions if s.kind != sessions_mod.WINDOW]
+    return homes or [s for s in sessions if s.kind == sessions_mod.WINDOW]
+
+
+class LearnedDetector(base.Detector):
+    """Shared behaviour of the learned drivers.
+
+    Subclasses implement :meth:`_fit`, :meth:`_tensors`, :meth:`_metadata`,
+    :meth:`_restore` and the scoring hooks. A score above ``threshold``
+    raises one anomaly per session; ``max_seen`` keeps the largest score
+    seen since :meth:`reset_max` (used by calibration).
+    """
+
+    trainable = True
+    #: Score families, each with its own threshold (calibrated so that
+    #: together they meet the target false-alarm rate).
+    FAMILIES = ('score',)
+    #: Fewer training sequences than this is refused.
+    MIN_SEQUENCES = 10
+    #: Keys seen fewer times in training are learned as unknown keys.
+    MIN_KEY_COUNT = 2
+    #: Entries of the key cache (template or message -> key).
+    KEY_CACHE = 100000
+
+    def __init__(self, conf, load=True):
+        super().__init__(conf)
+        self.device = pick_device(conf)
+        self.vocab = None
+        # Score family -> threshold; a score above it raises an anomaly.
+        self.thresholds = dict.fromkeys(self.FAMILIES, math.inf)
+        self.training_summary = {}
+        self.max_seen = dict.fromkeys(self.FAMILIES, -math.inf)
+        self.stats = collections.Counter()
+        self._key_cache = {}
+        path = self.artifact_path()
+        if load and path and os.path.exists(
+                os.path.join(path, artifact.METADATA)):
+            self.load(path)
+
+    def artifact_path(self):
+        model_dir = self.conf.detectors.model_dir
+        return os.path.join(model_dir, self.name) if model_dir else None
+
+    @property
+    def trained(self):
+        return self.vocab is not None
+
+    def _require_trained(self):
+        if not self.trained:
+            raise base.DetectorError(
+                'detector %s has no model: train one with "logrca-manage '
+                'detector train --driver %s" into %s'
+                % (self.name, self.name, self.artifact_path()))
+
+    def record_key(self, record):
+        """``(key text, key id)`` of a live record, cached."""
+        cache_key = (record.level, record.logger,
+                     record.template or record.message)
+        hit = self._key_cache.get(cache_key)
+        if hit is None:
+            if len(self._key_cache) >= self.KEY_CACHE:
+                self._key_cache.clear()
+            text = key_text(record)
+            hit = self._key_cache[cache_key] = (text, self.lookup(text))
+        return hit
+
+    def lookup(self, text):
+        """Key id of a key text (drivers may map unseen keys smarter)."""
+        return self.vocab.get(text)
+
+    def reset_max(self):
+        """Forget the largest scores seen (before each calibration run)."""
+        self.max_seen = dict.fromkeys(self.FAMILIES, -math.inf)
+
+    def _note(self, family, score):
+        """Record a score; True when it is above its threshold."""
+        if score > self.max_seen[family]:
+            self.max_seen[family] = score
+        return score > self.thresholds[family]
+
+    def calibrate(self, run_maxima, target_far):
+        """Set thresholds from per-run maxima of normal validation runs.
+
+        :param run_maxima: one ``max_seen`` dict per normal run.
+        :param target_far: the share of normal runs allowed to raise an
+            anomaly; split evenly between the score families.
+        :returns: the new thresholds.
+        """
+        if not run_maxima:
+            raise base.DetectorError('calibration needs at least one run '
+                                     'of normal logs')
+        share = target_far / len(self.FAMILIES)
+        for family in self.FAMILIES:
+            values = sorted(m.get(family, -math.inf) for m in run_maxima)
+            values = [v for v in values if not math.isinf(v)] or [0.0]
+            # Allow floor(share * n) runs above the threshold.
+            allowed = int(share * len(run_maxima))
+            pick = values[max(len(values) - 1 - allowed, 0)]
+            self.thresholds[family] = pick + max(abs(pick) * 0.01, 1e-3)
+        self.training_summary['calibration'] = {
+            'runs': len(run_maxima), 'target_far': target_far}
+        LOG.info('Calibrated %s on %d runs: %s', self.name, len(run_maxima),
+                 self.thresholds)
+        return dict(self.thresholds)
+
+    @property
+    def threshold(self):
+        return min(self.thresholds.values())
+
+    # -- training ---------------------------------------------------------
+
+    def fit(self, sessions, progress=None, epochs=None, time_budget=None):
+        """Learn from closed sessions (or :class:`Sequence` objects)."""
+        seqs = [s for s in as_sequences(sessions) if s.keys]
+        if len(seqs) < self.MIN_SEQUENCES:
+            raise base.DetectorError(
+                'cannot train %s on %d session(s): at least %d sessions of '
+                'normal logs are needed' % (self.name, len(seqs),
+                                            self.MIN_SEQUENCES))
+        counts = collections.Counter(k for s in seqs for k in s.keys)
+        self.vocab = Vocabulary(k for k, c in counts.most_common()
+                                if c >= self.MIN_KEY_COUNT)
+        self.training_summary = {
+            'sessions': len(seqs),
+            'events': sum(len(s.keys) for s in seqs),
+            'templates': len(counts),
+            'session_kinds': dict(collections.Counter(s.kind for s in seqs)),
+        }
+        self.thresholds = dict.fromkeys(self.FAMILIES, math.inf)
+        return self._fit(seqs, progress=progress, epochs=epochs,
+                         time_budget=time_budget)
+
+    def _fit(self, seqs, progress=None, epochs=None, time_budget=None):
+        raise NotImplementedError
+
+    # -- artifacts --------------------------------------------------------
+
+    def save(self, path):
+        self._require_trained()
+        meta = {
+            'vocabulary': self.vocab.to_json(),
+            'thresholds': {k: (None if math.isinf(v) else v)
+                           for k, v in self.thresholds.items()},
+            'training': self.training_summary,
+            'model': self._metadata(),
+        }
+        artifact.save(path, self.name, self._tensors(), meta)
+
+    def load(self, path):
+        tensors, meta = artifact.load(path, self.name, device='cpu')
+        try:
+            self.vocab = Vocabulary.from_json(meta['vocabulary'])
+            saved = meta.get('thresholds') or {}
+            self.thresholds = {
+                k: (math.inf if saved.get(k) is None else float(saved[k]))
+                for k in self.FAMILIES}
+            self.training_summary = meta.get('training', {})
+            self._restore(tensors, meta['model'])
+        except (KeyError, TypeError, ValueError) as exc:
+            self.vocab = None
+            raise artifact.ArtifactError(
+                'artifact %s is incomplete for %s: %s'
+                % (path, self.name, exc)) from exc
+        LOG.info('Loaded %s model from %s (%d keys, thresholds %s)',
+                 self.name, path, len(self.vocab), self.thresholds)
+
+    def _tensors(self):
+        raise NotImplementedError
+
+    def _metadata(self):
+        raise NotImplementedError
+
+    def _restore(self, tensors, model_meta):
+        raise NotImplementedError
