@@ -1,0 +1,721 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Database API: anomalies, their evidence and explanations (oslo.db)."""
+
+import datetime
+import json
+import math
+import os
+
+import sqlalchemy as sa
+from oslo_db import api as oslo_db_api
+from oslo_db import exception as db_exc
+from oslo_db.sqlalchemy import enginefacade
+from oslo_log import log
+from oslo_serialization import jsonutils
+from oslo_utils import timeutils
+
+from logrca import masking
+from logrca.db import exceptions
+from logrca.db import models
+from logrca.detectors import anomaly as anomaly_mod
+
+LOG = log.getLogger(__name__)
+
+UTC = datetime.UTC
+
+# Filters understood by anomaly_get_all() and anomaly_count().
+FILTERS = ('service', 'host', 'detector', 'status', 'since', 'until',
+           'min_score', 'instance_id', 'request_id', 'project_id',
+           'project_id_or_null')
+# Columns anomaly_get_all() can sort on.
+SORT_KEYS = ('raised_at', 'score', 'created_at', 'updated_at', 'start_time',
+             'end_time', 'detector', 'service', 'host', 'status',
+             'project_id', 'id')
+SORT_DIRS = ('asc', 'desc')
+DEFAULT_SORT_KEYS = ('raised_at', 'id')
+DEFAULT_SORT_DIRS = ('desc', 'desc')
+# Values accepted by anomaly_update().
+UPDATABLE = ('status', 'status_changed_by', 'status_comment')
+MAX_COMMENT_CHARS = 8192
+MAX_REASON_CHARS = 8192
+# Anomalies stored per transaction, and anomalies deleted per purge
+# transaction: keeps transactions short on a busy MariaDB.
+_STORE_CHUNK = 200
+_PURGE_CHUNK = 1000
+
+
+def _sqlite_locked(exc):
+    """True for SQLite's "database is locked" (another writer won)."""
+    # oslo.db passes OperationalErrors through untranslated.
+    return (isinstance(exc, (sa.exc.OperationalError, db_exc.DBError))
+            and 'database is locked' in str(exc))
+
+
+# Retry a whole transaction on MySQL/PostgreSQL deadlocks and on SQLite's
+# lock conflicts: a transaction that read first cannot wait for another
+# writer (SQLite answers "database is locked" at once), so it starts again.
+_retry = oslo_db_api.wrap_db_retry(
+    max_retries=10, retry_interval=0.05, inc_retry_interval=True,
+    max_retry_interval=1, retry_on_deadlock=True,
+    exception_checker=_sqlite_locked, jitter=True)
+
+
+def _sqlite_wal(engine):
+    """Readers never block the writer, nor the writer readers, on SQLite."""
+    if engine.dialect.name != 'sqlite' or engine.url.database in (
+            None, '', ':memory:'):
+        return
+
+    @sa.event.listens_for(engine, 'connect')
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.execute('PRAGMA journal_mode=WAL')
+
+
+def get_instance(conf, connection=None):
+    """Return a :class:`Connection` to the database of ``conf``."""
+    return Connection(conf, connection=connection)
+
+
+def _prepare_url(url):
+    """Make the directory of a SQLite file; ask MySQL for utf8mb4."""
+    parsed = sa.engine.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == 'sqlite':
+        path = parsed.database
+        if path and path != ':memory:' and not path.startswith('file:'):
+            os.makedirs(os.path.dirname(os.path.abspath(path)),
+                        exist_ok=True)
+    elif backend == 'mysql' and 'charset' not in parsed.query:
+        # oslo.db would ask for utf8 (3-byte) and lose emoji and other
+        # 4-byte characters found in log lines.
+        parsed = parsed.update_query_dict({'charset': 'utf8mb4'})
+    return parsed.render_as_string(hide_password=False)
+
+
+def to_datetime(value):
+    """Naive UTC datetime from an epoch float, a datetime or ISO 8601 text.
+
+    :raises ValueError: for anything else.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value
+    if isinstance(value, bool):
+        raise ValueError('not a time: %r' % (value,))
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError('not a time: %r' % (value,))
+        try:
+            return datetime.datetime.fromtimestamp(value, UTC).replace(
+                tzinfo=None)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError('time out of range: %r' % (value,)) from exc
+    if isinstance(value, str):
+        return to_datetime(datetime.datetime.fromisoformat(value))
+    raise ValueError('not a time: %r' % (value,))
+
+
+def _out_time(value):
+    return value.replace(tzinfo=UTC) if value is not None else None
+
+
+def _clip(value, size):
+    if value is None:
+        return None
+    value = str(value)
+    return value[:size]
+
+
+def _mask(value):
+    return masking.mask(value) if isinstance(value, str) else value
+
+
+def _mask_json(value):
+    """Mask every string inside a JSON-like structure."""
+    if isinstance(value, str):
+        return masking.mask(value)
+    if isinstance(value, dict):
+        return {k: _mask_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask_json(v) for v in value]
+    return value
+
+
+def _loads(text, default):
+    if text is None:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+def prepare_anomaly(anomaly, max_evidence_lines, max_message_chars=None):
+    """Validate an anomaly and turn it into column values.
+
+    :param anomaly: an :class:`~logrca.detectors.anomaly.Anomaly` or its
+        dict (as sent over RPC).
+    :returns: ``(values, evidence_values, refs)``; every text is masked and
+        clipped to its column.
+    :raises ValueError: when the anomaly is malformed.
+    """
+    if isinstance(anomaly, dict):
+        anomaly = anomaly_mod.Anomaly.from_dict(anomaly)
+    if not isinstance(anomaly, anomaly_mod.Anomaly):
+        raise ValueError('not an anomaly: %s' % type(anomaly).__name__)
+    if not isinstance(anomaly.detector, str) or not anomaly.detector:
+        raise ValueError('anomaly without a detector name')
+    if not isinstance(anomaly.uuid, str) or len(anomaly.uuid) != 36:
+        raise ValueError('bad anomaly uuid: %r' % (anomaly.uuid,))
+    try:
+        score = float(anomaly.score)
+        threshold = (float(anomaly.threshold)
+                     if anomaly.threshold is not None else None)
+    except (TypeError, ValueError) as exc:
+        raise ValueError('bad score or threshold: %s' % exc) from exc
+    if not math.isfinite(score) or (threshold is not None
+                                    and not math.isfinite(threshold)):
+        raise ValueError('score and threshold must be finite numbers')
+    start = to_datetime(anomaly.start_time)
+    end = to_datetime(anomaly.end_time)
+    raised = to_datetime(anomaly.raised_at)
+    if raised is None:
+        raised = end or start or timeutils.utcnow()
+    session_key = list(anomaly.session_key or ())
+    request_ids = [str(r) for r in anomaly.request_ids or ()]
+    instance_ids = [str(i) for i in anomaly.instance_ids or ()]
+    evidence = []
+    for position, item in enumerate(
+            (anomaly.evidence or [])[:max_evidence_lines]):
+        message = item.message if isinstance(item.message, str) else str(
+            item.message)
+        if max_message_chars and len(message) > max_message_chars:
+            message = message[:max_message_chars] + ' [truncated]'
+        evidence.append({
+            'position': position,
+            'timestamp': to_datetime(item.timestamp),
+            'stream': _clip(_mask(item.stream), models.NAME_LEN) or '',
+            'level': _clip(item.level, 16),
+            'logger': _clip(_mask(item.logger), models.NAME_LEN),
+            'message': masking.mask(message),
+            'request_id': _clip(item.request_id, models.ID_LEN),
+            'project_id': _clip(item.project_id, models.ID_LEN),
+            'instance_id': _clip(item.instance_id, models.ID_LEN),
+            'template_id': (int(item.template_id)
+                            if item.template_id is not None else None),
+            'lineno': int(item.lineno or 0),
+        })
+        if item.request_id and item.request_id not in request_ids:
+            request_ids.append(str(item.request_id))
+        if item.instance_id and item.instance_id not in instance_ids:
+            instance_ids.append(str(item.instance_id))
+    refs = set()
+    for kind, ids in ((models.REF_REQUEST, request_ids),
+                      (models.REF_INSTANCE, instance_ids)):
+        for value in ids:
+            if 0 < len(value) <= models.ID_LEN:
+                refs.add((kind, value))
+    values = {
+        'uuid': anomaly.uuid,
+        'detector': _clip(anomaly.detector, models.DETECTOR_LEN),
+        'score': score,
+        'threshold': threshold,
+        'reason': masking.mask(_clip(anomaly.reason, MAX_REASON_CHARS)
+                               or ''),
+        'session_kind': _clip(session_key[0], 32) if session_key else None,
+        'session_key': masking.mask(json.dumps(session_key, default=str)),
+        'start_time': start,
+        'end_time': end,
+        'raised_at': raised,
+        'service': _clip(anomaly.service, models.NAME_LEN),
+        'host': _clip(anomaly.host, models.NAME_LEN),
+        'project_id': _clip(anomaly.project_id, models.ID_LEN),
+        'user_id': _clip(anomaly.user_id, models.ID_LEN),
+        'request_ids': json.dumps(request_ids),
+        'instance_ids': json.dumps(instance_ids),
+        'status': models.STATUS_NEW,
+    }
+    return values, evidence, sorted(refs)
+
+
+def anomaly_to_dict(row):
+    """The dict of an anomaly row, times as aware UTC datetimes."""
+    return {
+        'uuid': row.uuid,
+        'detector': row.detector,
+        'score': row.score,
+        'threshold': row.threshold,
+        'reason': row.reason,
+        'session_kind': row.session_kind,
+        'session_key': _loads(row.session_key, []),
+        'start_time': _out_time(row.start_time),
+        'end_time': _out_time(row.end_time),
+        'raised_at': _out_time(row.raised_at),
+        'service': row.service,
+        'host': row.host,
+        'project_id': row.project_id,
+        'user_id': row.user_id,
+        'request_ids': _loads(row.request_ids, []),
+        'instance_ids': _loads(row.instance_ids, []),
+        'status': row.status,
+        'status_changed_by': row.status_changed_by,
+        'status_changed_at': _out_time(row.status_changed_at),
+        'status_comment': row.status_comment,
+        'created_at': _out_time(row.created_at),
+        'updated_at': _out_time(row.updated_at),
+    }
+
+
+def evidence_to_dict(row):
+    """The dict of an evidence row."""
+    return {
+        'position': row.position,
+        'timestamp': _out_time(row.timestamp),
+        'stream': row.stream,
+        'level': row.level,
+        'logger': row.logger,
+        'message': row.message,
+        'request_id': row.request_id,
+        'project_id': row.project_id,
+        'instance_id': row.instance_id,
+        'template_id': row.template_id,
+        'lineno': row.lineno,
+    }
+
+
+class Connection:
+    """The logrca database, through its own oslo.db transaction context.
+
+    Each instance owns an ``enginefacade`` transaction context configured
+    from ``conf.database`` (or from ``connection``, a URL that overrides
+    it), so one process can use several databases (tests do).
+    """
+
+    def __init__(self, conf, connection=None):
+        self.conf = conf
+        options = dict(conf.database.items())
+        self.url = _prepare_url(connection or options['connection'])
+        options['connection'] = self.url
+        # SQLite enforces ON DELETE CASCADE only when asked.
+        options['sqlite_fk'] = True
+        self._context = enginefacade.transaction_context()
+        self._context.configure(**options)
+        self._context.append_on_engine_create(_sqlite_wal)
+        self.max_evidence_lines = conf.conductor.max_evidence_lines
+        self.max_message_chars = conf.conductor.max_evidence_chars
+
+    # The enginefacade attaches its thread-local transaction state to this
+    # object: nested calls in one thread join the outer transaction.
+    def _reader(self):
+        return self._context.reader.using(self)
+
+    def _writer(self):
+        return self._context.writer.using(self)
+
+    def get_engine(self):
+        """The writer engine (for migrations and tests)."""
+        return self._context.writer.get_engine()
+
+    def dispose(self):
+        """Close the pooled connections."""
+        if self._context.is_started:
+            self._context.dispose_pool()
+
+    # -- storing --------------------------------------------------------
+
+    def check_anomaly(self, anomaly):
+        """Raise ValueError when ``anomaly`` could not be stored."""
+        prepare_anomaly(anomaly, self.max_evidence_lines,
+                        self.max_message_chars)
+
+    def store_anomalies(self, anomalies):
+        """Store anomalies not stored yet; return the uuids newly stored.
+
+        Idempotent: an anomaly whose uuid is stored already is skipped, also
+        when another conductor stores it at the same moment.
+
+        :param anomalies: :class:`~logrca.detectors.anomaly.Anomaly` objects
+            or their dicts.
+        :raises ValueError: when one is malformed; nothing is stored then.
+        """
+        prepared = []
+        seen = set()
+        for anomaly in anomalies:
+            item = prepare_anomaly(anomaly, self.max_evidence_lines,
+                                   self.max_message_chars)
+            if item[0]['uuid'] not in seen:
+                seen.add(item[0]['uuid'])
+                prepared.append(item)
+        stored = []
+        for start in range(0, len(prepared), _STORE_CHUNK):
+            chunk = prepared[start:start + _STORE_CHUNK]
+            try:
+                stored.extend(self._store_batch(chunk))
+            except db_exc.DBDuplicateEntry:
+                # Another writer stored one of them in between: store them
+                # one by one, skipping the ones already there.
+                LOG.debug('Concurrent insert of one of %d anomalies; '
+                          'storing them one by one', len(chunk))
+                for item in chunk:
+                    try:
+                        stored.extend(self._store_batch([item]))
+                    except db_exc.DBDuplicateEntry:
+                        LOG.debug('Anomaly %s stored concurrently',
+                                  item[0]['uuid'])
+        return stored
+
+    @_retry
+    def _store_batch(self, prepared):
+        now = timeutils.utcnow()
+        with self._writer() as session:
+            uuids = [values['uuid'] for values, _e, _r in prepared]
+            existing = set(session.scalars(
+                sa.select(models.Anomaly.uuid).where(
+                    models.Anomaly.uuid.in_(uuids))))
+            new = []
+            for values, evidence, refs in prepared:
+                if values['uuid'] in existing:
+                    continue
+                row = models.Anomaly(created_at=now, **values)
+                row.evidence = [models.Evidence(**e) for e in evidence]
+                row.refs = [models.AnomalyRef(kind=k, value=v)
+                            for k, v in refs]
+                session.add(row)
+                new.append(values['uuid'])
+            session.flush()
+        return new
+
+    # -- reading --------------------------------------------------------
+
+    def anomaly_get(self, uuid):
+        """The anomaly with its ``evidence`` list, or None."""
+        with self._reader() as session:
+            row = session.scalars(sa.select(models.Anomaly).where(
+                models.Anomaly.uuid == uuid)).first()
+            if row is None:
+                return None
+            result = anomaly_to_dict(row)
+            evidence = session.scalars(
+                sa.select(models.Evidence)
+                .where(models.Evidence.anomaly_id == row.id)
+                .order_by(models.Evidence.position))
+            result['evidence'] = [evidence_to_dict(e) for e in evidence]
+        return result
+
+    def _apply_filters(self, session, stmt, filters):
+        model = models.Anomaly
+        for key, value in (filters or {}).items():
+            if key not in FILTERS:
+                raise exceptions.InvalidFilter('unknown filter: %s' % key)
+            if value is None:
+                continue
+            if key in ('service', 'host', 'detector', 'status'):
+                column = getattr(model, key)
+                if isinstance(value, (list, tuple, set, frozenset)):
+                    stmt = stmt.where(column.in_([str(v) for v in value]))
+                else:
+                    stmt = stmt.where(column == str(value))
+            elif key in ('since', 'until'):
+                try:
+                    when = to_datetime(value)
+                except ValueError as exc:
+                    raise exceptions.InvalidFilter(
+                        'filter %s: %s' % (key, exc)) from exc
+                stmt = stmt.where(model.raised_at >= when if key == 'since'
+                                  else model.raised_at < when)
+            elif key == 'min_score':
+                try:
+                    score = float(value)
+                except (TypeError, ValueError) as exc:
+                    raise exceptions.InvalidFilter(
+                        'filter min_score: %s' % exc) from exc
+                stmt = stmt.where(model.score >= score)
+            elif key == 'project_id':
+                stmt = stmt.where(model.project_id == str(value))
+            elif key == 'project_id_or_null':
+                stmt = stmt.where(sa.or_(model.project_id == str(value),
+                                         model.project_id.is_(None)))
+            else:
+                kind = (models.REF_REQUEST if key == 'request_id'
+                        else models.REF_INSTANCE)
+                # Two steps rather than a sub-query: the few matching ids
+                # first, so MariaDB never scans the sort index probing a
+                # dependent sub-query on every row.
+                ids = list(session.scalars(
+                    sa.select(models.AnomalyRef.anomaly_id).where(
+                        models.AnomalyRef.kind == kind,
+                        models.AnomalyRef.value == str(value))))
+                stmt = stmt.where(model.id.in_(ids) if ids else sa.false())
+        return stmt
+
+    @staticmethod
+    def _sort_spec(sort_keys, sort_dirs):
+        keys = list(sort_keys or DEFAULT_SORT_KEYS)
+        if sort_dirs:
+            dirs = list(sort_dirs)
+        elif sort_keys:
+            dirs = []
+        else:
+            dirs = list(DEFAULT_SORT_DIRS)
+        for key in keys:
+            if key not in SORT_KEYS:
+                raise exceptions.InvalidSortKey(
+                    'cannot sort on %r; sort keys: %s'
+                    % (key, ', '.join(SORT_KEYS)))
+        if len(set(keys)) != len(keys):
+            raise exceptions.InvalidSortKey('repeated sort key')
+        if len(dirs) > len(keys):
+            raise exceptions.InvalidSortKey('more sort directions than keys')
+        for direction in dirs:
+            if direction not in SORT_DIRS:
+                raise exceptions.InvalidSortKey(
+                    'bad sort direction %r; use asc or desc' % (direction,))
+        dirs += [dirs[-1] if dirs else 'desc'] * (len(keys) - len(dirs))
+        if 'id' not in keys:
+            # A unique tie-breaker keeps paging stable.
+            keys.append('id')
+            dirs.append(dirs[-1])
+        return keys, dirs
+
+    def _order_and_page(self, session, stmt, sort_keys, sort_dirs, marker):
+        # Keyset paging written here rather than oslo.db's paginate_query:
+        # that one works on legacy Query objects and builds only the
+        # OR-chain, which MariaDB cannot use as an index range; the leading
+        # "k1 <= m1" below lets it start the scan at the marker.
+        model = models.Anomaly
+        keys, dirs = self._sort_spec(sort_keys, sort_dirs)
+        postgres = session.get_bind().dialect.name == 'postgresql'
+        for key, direction in zip(keys, dirs):
+            column = getattr(model, key)
+            order = column.asc() if direction == 'asc' else column.desc()
+            if postgres:
+                # NULLs sort as the smallest value, as MySQL and SQLite do.
+                order = (order.nulls_first() if direction == 'asc'
+                         else order.nulls_last())
+            stmt = stmt.order_by(order)
+        if marker is None:
+            return stmt
+        row = session.scalars(sa.select(model).where(
+            model.uuid == str(marker))).first()
+        if row is None:
+            raise exceptions.InvalidMarker('marker %s not found' % marker)
+        alternatives = []
+        equal_so_far = []
+        for key, direction in zip(keys, dirs):
+            column = getattr(model, key)
+            value = getattr(row, key)
+            if value is None:
+                after = (column.is_not(None) if direction == 'asc'
+                         else sa.false())
+                equal = column.is_(None)
+            else:
+                after = (column > value if direction == 'asc'
+                         else sa.or_(column < value, column.is_(None)))
+                equal = column == value
+            alternatives.append(sa.and_(*equal_so_far, after))
+            equal_so_far.append(equal)
+        first_key, first_dir = keys[0], dirs[0]
+        first_value = getattr(row, first_key)
+        first_column = getattr(model, first_key)
+        if first_value is not None:
+            if first_dir == 'asc':
+                lead = first_column >= first_value
+            else:
+                lead = first_column <= first_value
+                if model.__table__.c[first_key].nullable:
+                    lead = sa.or_(lead, first_column.is_(None))
+            stmt = stmt.where(lead)
+        return stmt.where(sa.or_(*alternatives))
+
+    def anomaly_get_all(self, filters=None, limit=None, marker=None,
+                        sort_keys=None, sort_dirs=None):
+        """List anomalies (without evidence), keyset-paged.
+
+        :param filters: dict of :data:`FILTERS`; a ``None`` value means no
+            filter. ``project_id``: that project only; ``project_id_or_null``:
+            that project's plus those with no project.
+        :param limit: page size, or None for all.
+        :param marker: uuid of the last anomaly of the previous page.
+        :param sort_keys: keys of :data:`SORT_KEYS`; default raised_at then
+            id, descending. ``id`` is appended as a tie-breaker.
+        :param sort_dirs: ``asc``/``desc`` per key; missing ones repeat the
+            last given.
+        :raises InvalidFilter, InvalidSortKey, InvalidMarker:
+        """
+        if limit is not None and (not isinstance(limit, int)
+                                  or isinstance(limit, bool) or limit < 0):
+            raise exceptions.InvalidParameter(
+                'limit must be a non-negative integer')
+        with self._reader() as session:
+            stmt = self._apply_filters(session, sa.select(models.Anomaly),
+                                       filters)
+            stmt = self._order_and_page(session, stmt, sort_keys, sort_dirs,
+                                        marker)
+            if limit is not None:
+                stmt = stmt.limit(limit)
+            return [anomaly_to_dict(row) for row in session.scalars(stmt)]
+
+    def anomaly_count(self, filters=None):
+        """Number of anomalies matching ``filters`` (as anomaly_get_all)."""
+        with self._reader() as session:
+            stmt = self._apply_filters(
+                session,
+                sa.select(sa.func.count()).select_from(models.Anomaly),
+                filters)
+            return session.scalar(stmt)
+
+    # -- updating -------------------------------------------------------
+
+    @_retry
+    def anomaly_update(self, uuid, values):
+        """Change the status of an anomaly; return it, with its evidence.
+
+        :param values: ``status`` (one of :data:`models.STATUSES`),
+            ``status_changed_by``, ``status_comment``. A status change also
+            sets ``status_changed_at``.
+        :raises AnomalyNotFound, InvalidValue:
+        """
+        unknown = set(values) - set(UPDATABLE)
+        if unknown:
+            raise exceptions.InvalidValue(
+                'cannot update %s' % ', '.join(sorted(unknown)))
+        changes = {}
+        if 'status' in values:
+            if values['status'] not in models.STATUSES:
+                raise exceptions.InvalidValue(
+                    'bad status %r; one of %s'
+                    % (values['status'], ', '.join(models.STATUSES)))
+            changes['status'] = values['status']
+        if values.get('status_changed_by') is not None:
+            changes['status_changed_by'] = _clip(
+                values['status_changed_by'], models.NAME_LEN)
+        if 'status_comment' in values:
+            comment = values['status_comment']
+            if comment is not None:
+                if not isinstance(comment, str):
+                    raise exceptions.InvalidValue('comment must be text')
+                if len(comment) > MAX_COMMENT_CHARS:
+                    raise exceptions.InvalidValue(
+                        'comment longer than %d characters'
+                        % MAX_COMMENT_CHARS)
+                comment = masking.mask(comment)
+            changes['status_comment'] = comment
+        now = timeutils.utcnow()
+        changes['updated_at'] = now
+        if 'status' in changes:
+            changes['status_changed_at'] = now
+        with self._writer() as session:
+            result = session.execute(
+                sa.update(models.Anomaly)
+                .where(models.Anomaly.uuid == uuid)
+                .values(**changes))
+            if result.rowcount == 0:
+                raise exceptions.AnomalyNotFound(uuid)
+        return self.anomaly_get(uuid)
+
+    # -- explanations ---------------------------------------------------
+
+    def explanation_get(self, uuid):
+        """The explanation of an anomaly, or None.
+
+        :returns: dict with ``anomaly_uuid``, ``driver``, ``created_at`` and
+            ``body`` (the JSON document as saved).
+        """
+        with self._reader() as session:
+            row = session.execute(
+                sa.select(models.Explanation)
+                .join(models.Anomaly,
+                      models.Anomaly.id == models.Explanation.anomaly_id)
+                .where(models.Anomaly.uuid == uuid)).scalars().first()
+            if row is None:
+                return None
+            return {'anomaly_uuid': uuid, 'driver': row.driver,
+                    'created_at': _out_time(row.created_at),
+                    'body': _loads(row.body, None)}
+
+    @_retry
+    def explanation_save(self, uuid, driver, body):
+        """Save (or replace) the explanation of an anomaly; return it.
+
+        :param body: a JSON-serialisable document; its strings are masked.
+        :raises AnomalyNotFound:
+        """
+        text = jsonutils.dumps(_mask_json(jsonutils.to_primitive(
+            body, convert_instances=True)))
+        now = timeutils.utcnow()
+        try:
+            self._explanation_write(uuid, driver, text, now)
+        except db_exc.DBDuplicateEntry:
+            # Saved concurrently: this one replaces it.
+            self._explanation_write(uuid, driver, text, now)
+        return self.explanation_get(uuid)
+
+    def _explanation_write(self, uuid, driver, text, now):
+        with self._writer() as session:
+            anomaly_id = session.scalar(sa.select(models.Anomaly.id).where(
+                models.Anomaly.uuid == uuid))
+            if anomaly_id is None:
+                raise exceptions.AnomalyNotFound(uuid)
+            row = session.scalars(sa.select(models.Explanation).where(
+                models.Explanation.anomaly_id == anomaly_id)).first()
+            if row is None:
+                session.add(models.Explanation(
+                    anomaly_id=anomaly_id, driver=_clip(
+                        driver, models.DETECTOR_LEN),
+                    created_at=now, body=text))
+            else:
+                row.driver = _clip(driver, models.DETECTOR_LEN)
+                row.created_at = now
+                row.body = text
+            session.flush()
+
+    # -- purging --------------------------------------------------------
+
+    def anomaly_purge(self, older_than):
+        """Delete anomalies raised before ``older_than``, and all they own.
+
+        :param older_than: a datetime (naive means UTC) or epoch seconds.
+        :returns: the number of anomalies deleted.
+        """
+        cutoff = to_datetime(older_than)
+        total = 0
+        while True:
+            deleted = self._purge_chunk(cutoff)
+            total += deleted
+            if deleted < _PURGE_CHUNK:
+                break
+        LOG.info('Purged %d anomalies raised before %s', total, cutoff)
+        return total
+
+    @_retry
+    def _purge_chunk(self, cutoff):
+        with self._writer() as session:
+            ids = list(session.scalars(
+                sa.select(models.Anomaly.id)
+                .where(models.Anomaly.raised_at < cutoff)
+                .order_by(models.Anomaly.raised_at)
+                .limit(_PURGE_CHUNK)))
+            if not ids:
+                return 0
+            # Children first: no reliance on ON DELETE CASCADE being on.
+            for model in (models.Evidence, models.AnomalyRef,
+                          models.Explanation):
+                session.execute(sa.delete(model).where(
+                    model.anomaly_id.in_(ids)))
+            session.execute(sa.delete(models.Anomaly).where(
+                models.Anomaly.id.in_(ids)))
+        return len(ids)
