@@ -21,6 +21,11 @@ opts = [
                help='RPC topic the conductor listens on.'),
     cfg.IntOpt('max_evidence_lines', default=50, min=1,
                help='Evidence lines stored with one anomaly.'),
+    cfg.IntOpt('max_evidence_chars', default=2 * 1024 * 1024, min=1024,
+               help='Characters of one evidence line stored; a longer '
+                    'line is cut and marked "[truncated]". Keep it under '
+                    '4 MiB on MySQL/MariaDB (MEDIUMTEXT holds 16 MiB '
+                    'bytes, max_allowed_packet is often 16 MiB).'),
 ]
 
 
