@@ -20,10 +20,12 @@ from logrca.conf import conductor
 from logrca.conf import database
 from logrca.conf import default
 from logrca.conf import detectors
+from logrca.conf import notifications
 from logrca.conf import parsing
 from logrca.conf import rca
 
-_MODULES = (default, agent, api, conductor, database, detectors, parsing, rca)
+_MODULES = (default, agent, api, conductor, database, detectors, parsing, rca,
+            notifications)
 
 
 def register_opts(conf):
