@@ -26,6 +26,15 @@ opts = [
                     'line is cut and marked "[truncated]". Keep it under '
                     '4 MiB on MySQL/MariaDB (MEDIUMTEXT holds 16 MiB '
                     'bytes, max_allowed_packet is often 16 MiB).'),
+    cfg.IntOpt('retention_days', default=0, min=0,
+               help='Delete anomalies (with their evidence and '
+                    'explanations) raised more than this many days ago, '
+                    'automatically, every retention_interval seconds. 0 '
+                    'keeps them forever; "logrca-manage anomaly purge" '
+                    'purges by hand.'),
+    cfg.IntOpt('retention_interval', default=3600, min=1,
+               help='Seconds between two automatic purges when '
+                    'retention_days is set.'),
 ]
 
 
