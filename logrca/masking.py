@@ -16,43 +16,122 @@ import re
 
 MASK = '***'
 
-# Each pattern keeps group 1 (the key and separator) and masks the value.
-_PATTERNS = [
-    # key=value, key: value, "key": "value" for secret-ish keys.
-    re.compile(
-        r'''((?:["']?)(?:[\w.-]*(?:password|passwd|pwd|secret|token|'''
-        r'''api[_-]?key|access[_-]?key|private[_-]?key|credential|'''
-        r'''auth[_-]?key|encryption[_-]?key|admin_pass|fernet_key)[\w.-]*'''
-        r'''["']?\s*(?:=|:|\s=>)\s*["']?))([^"'\s,;&}\]]+)''',
-        re.IGNORECASE),
-    # HTTP auth headers.
-    re.compile(r'((?:X-Auth-Token|X-Subject-Token|X-Service-Token)'
-               r'["\']?\s*[:=]\s*["\']?)([^"\'\s,}]+)', re.IGNORECASE),
-    re.compile(r'(Authorization["\']?\s*[:=]\s*["\']?(?:Basic|Bearer|'
-               r'Token)?\s*)([^"\'\s,}]+)', re.IGNORECASE),
-    # Credentials in URLs: scheme://user:password@host.
-    re.compile(r'(\b[a-zA-Z][\w+.-]*://[^:/\s@]+:)([^@\s/]+)(?=@)'),
-    # Keystone/fernet style tokens and PKI tokens standing alone.
-    re.compile(r'(\b)(gAAAAA[\w-]{40,}={0,2})'),
-    re.compile(r'(\b)(MII[\w+/=-]{60,})'),
-    # PEM private keys.
-    re.compile(r'(-----BEGIN [A-Z ]*PRIVATE KEY-----)'
-               r'([\s\S]*?)(?=-----END [A-Z ]*PRIVATE KEY-----)'),
-]
+# mask() runs on every log line, so it is built for the common case: one
+# lower-casing and a few substring tests decide that a line holds no
+# secret-like word (about 1 us). Only lines that do are given to the
+# patterns, and only to the patterns their words can need. No library
+# covers this (oslo_utils.strutils.mask_password is about 30x slower per
+# line and knows only key/value forms), hence the hand-written patterns.
 
-_QUICK = re.compile(
-    r'pass|pwd|secret|token|key|credential|auth|://|gAAAAA|MII|PRIVATE',
+# key=value, key: value, "key": "value", key => value for secret-ish keys.
+# The pattern is only tried (``match``) where the lower-cased text holds
+# one of the stems below, never scanned over the whole line: a case-blind
+# alternation scanned over a 300-character line costs about 30 us. Any
+# prefix of the key name (``admin_``, ``os_``) is left in place and only
+# the value is masked; quoted values are masked up to the closing quote.
+_KEY_VALUE_AT = re.compile(
+    r'''(?:password|passwd|pwd|secret|token|credential|key|pass(?=\W))'''
+    r'''[\w-]*["']?\s*(?:=|:|=>)\s*'''
+    r'''(?:u?(?P<qc>["'])(?!\*\*\*|None(?P=qc))'''
+    r'''(?P<q>(?:(?!(?P=qc)).)+)(?=(?P=qc))'''
+    r'''|(?!u?["']|\*\*\*|None\b|null\b)(?P<v>(?:\{\w+\})?[^"'\s,;&}\])]+))''',
     re.IGNORECASE)
+_KEY_STEMS = ('pass', 'pwd', 'secret', 'token', 'credential', 'key')
+# ``key`` alone is no secret (key_name, keypair): only these kinds are.
+_KEY_KIND = re.compile(r'(?:api|access|private|auth|encryption|fernet)[_-]?$')
+# HTTP headers carrying tokens; Authorization with its scheme.
+_HEADERS = re.compile(
+    r'''((?:X-Auth-Token|X-Subject-Token|X-Service-Token)["']?\s*[:=]\s*'''
+    r'''(?:u?["'])?|Authorization["']?\s*[:=]\s*(?:u?["'])?'''
+    r'''(?:(?:Basic|Bearer|Token|Negotiate|Digest)\s+)?)'''
+    r'''(?!\*\*\*|None\b)((?:\{\w+\})?[^"'\s,}]+)''',
+    re.IGNORECASE)
+_HEADER_WORDS = ('x-auth-token', 'x-subject-token', 'x-service-token',
+                 'authorization')
+# Credentials in URLs: scheme://user:password@host, tried after '://'.
+_URL_AT = re.compile(r'[^:/\s@]*:(?P<v>[^@\s/]+)(?=@)')
+# Keystone fernet tokens and PKI tokens standing alone.
+_FERNET = re.compile(r'()(gAAAAA[\w-]{40,}={0,2})')
+_PKI = re.compile(r'()(MII[\w+/=-]{60,})')
+# PEM private keys.
+_PEM = re.compile(r'(-----BEGIN [A-Z ]*PRIVATE KEY-----)'
+                  r'([\s\S]*?)(?=-----END [A-Z ]*PRIVATE KEY-----)')
+
+
+def _keep_key(match):
+    return match.group(1) + MASK
+
+
+def _positions(low, word, offset=0):
+    pos = low.find(word)
+    while pos >= 0:
+        yield pos + offset
+        pos = low.find(word, pos + 1)
+
+
+def _mask_at(text, starts, pattern):
+    """Mask group ``q`` or ``v`` of ``pattern`` matched at ``starts``."""
+    pieces = []
+    last = 0
+    for start in sorted(starts):
+        if start < last:
+            continue
+        match = pattern.match(text, start)
+        if match is None:
+            continue
+        groups = match.groupdict()
+        begin, end = match.span('q' if groups.get('q') is not None else 'v')
+        pieces.append(text[last:begin])
+        pieces.append(MASK)
+        last = end
+    if not pieces:
+        return text
+    pieces.append(text[last:])
+    return ''.join(pieces)
+
+
+def _key_starts(low):
+    for stem in _KEY_STEMS:
+        for pos in _positions(low, stem):
+            if stem != 'key' or _KEY_KIND.search(low, max(0, pos - 12), pos):
+                yield pos
 
 
 def mask(text):
     """Return ``text`` with secret values replaced by ``***``.
 
-    Cheap on the common case: lines without any secret-like word are returned
-    unchanged after one scan.
+    Cheap on the common case: a line without any secret-like word is
+    returned unchanged (the same object) after one lower-casing and a few
+    substring tests.
     """
-    if not text or not _QUICK.search(text):
+    if not text:
         return text
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    low = text.lower()
+    keyish = False
+    for word in _KEY_STEMS:
+        if word in low:
+            keyish = True
+            break
+    url = '://' in low
+    if not (keyish or url or 'auth' in low or 'gaaaaa' in low
+            or 'mii' in low or 'private' in low):
+        return text
+    if keyish:
+        starts = list(_key_starts(low))
+        if starts:
+            text = _mask_at(text, starts, _KEY_VALUE_AT)
+            low = text.lower()
+    for word in _HEADER_WORDS:
+        if word in low:
+            text = _HEADERS.sub(_keep_key, text)
+            low = text.lower()
+            break
+    if url:
+        text = _mask_at(text, _positions(low, '://', 3), _URL_AT)
+    if 'gAAAAA' in text:
+        text = _FERNET.sub(_keep_key, text)
+    if 'MII' in text:
+        text = _PKI.sub(_keep_key, text)
+    if 'PRIVATE KEY' in text:
+        text = _PEM.sub(_keep_key, text)
     return text

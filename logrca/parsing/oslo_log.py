@@ -1,0 +1,402 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Reader of oslo.log output (text and JSON formats) into LogRecords."""
+
+import calendar
+import json
+import re
+import time
+
+from oslo_log import log
+
+from logrca.masking import mask
+from logrca.parsing import records
+
+LOG = log.getLogger(__name__)
+
+# No library parses oslo.log's *output* back into records (oslo.log only
+# writes it), so the header is matched here with one precompiled regex.
+#
+# oslo.log text format (logging_context_format_string and
+# logging_default_format_string):
+#   TS PID LEVEL LOGGER [CONTEXT] [instance: UUID] MESSAGE
+# and the prefix it writes before every traceback line
+# (logging_exception_prefix), which has no [CONTEXT] bracket:
+#   TS PID ERROR LOGGER [instance: UUID] TEXT
+# An optional first field (e.g. Loghub's file name column) is tolerated by
+# a second, slower pattern tried only when the first does not match.
+_HEADER = (
+    r'(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?) (\d+) '
+    r'(DEBUG|INFO|WARNING|ERROR|CRITICAL|TRACE|AUDIT|WARN|NOTICE) (\S+)'
+    r'(?: \[(?!instance: )([^\]]*)\])? ?'
+    r'(?:\[instance: ([0-9a-fA-F-]{36})\] ?)?(.*)')
+_HEADER_RE = re.compile(_HEADER, re.DOTALL)
+_PREFIXED_RE = re.compile(r'\S+ ' + _HEADER, re.DOTALL)
+
+# Characters that make a line binary garbage (tab, CR and LF excluded).
+_BINARY_RE = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
+
+# The first words of a traceback.
+_TRACEBACK = 'Traceback (most recent call last)'
+
+# A context bracket caches its parsed fields; cleared when it grows past
+# this many entries (request ids are unbounded).
+_CACHE_MAX = 65536
+
+# Epoch seconds of 'YYYY-MM-DD HH:MM' texts: a pure function's cache,
+# shared by all readers.
+_MINUTES = {}
+
+# Records longer than this many continuation lines keep their first lines
+# only (bounded memory); the rest are counted in ``stats['dropped']``.
+MAX_EXTRA_LINES = 2000
+
+# How many bad-input warnings a reader logs before it only counts.
+_MAX_WARNINGS = 5
+
+
+def _none(value):
+    if not value or value == '-' or value == 'None':
+        return None
+    return value
+
+
+def parse_context(ctx):
+    """Parse an oslo.log context bracket.
+
+    Returns ``(global_request_id, request_id, user_id, project_id)``.
+    Understands ``req-ID user project domain user_domain project_domain``
+    (dashes for none), the newer ``GLOBAL req-ID user project ...`` with
+    ``None`` or a ``req-`` id as global request id, and ``-``.
+    """
+    parts = ctx.split()
+    if not parts or parts[0] == '-':
+        return (None, None, None, None)
+    global_id = None
+    if len(parts) > 1 and parts[1].startswith('req-'):
+        global_id = _none(parts[0])
+        parts = parts[1:]
+    request_id = parts[0] if parts[0].startswith('req-') else None
+    if request_id is None:
+        # Not a request context we know: keep users/projects out of it.
+        return (global_id, None, None, None)
+    user = _none(parts[1]) if len(parts) > 1 else None
+    project = _none(parts[2]) if len(parts) > 2 else None
+    return (global_id, request_id, user, project)
+
+
+def split_location(message):
+    """Split oslo.log's DEBUG suffix ``func /path/file.py:123`` off.
+
+    Returns ``(message, location)``; location is None when the message does
+    not end with a code location.
+    """
+    end = message.rfind(' ')
+    if end < 0:
+        return message, None
+    tail = message[end + 1:]
+    colon = tail.rfind(':')
+    if (colon < 0 or not tail[colon + 1:].isdigit()
+            or not tail.endswith('py', 0, colon) or tail[0] != '/'):
+        return message, None
+    start = message.rfind(' ', 0, end)
+    location = message[start + 1:]
+    return message[:max(start, 0)], location
+
+
+class RecordReader:
+    """Turns the raw lines of one oslo.log stream into LogRecords.
+
+    Feed every line of the stream in order; a record is returned once the
+    next header line shows it is complete, so its continuation lines (bare
+    lines, or traceback lines that repeat the header) are joined into
+    ``record.extra``. :meth:`flush` returns the record held back at the end.
+
+    Bad input never raises: undecodable bytes are replaced (and counted),
+    binary lines, lines of no known format and overlong lines (cut to
+    ``max_line_length``) become ``kind=UNPARSED`` records carrying the
+    stream's last timestamp. Counters are in :attr:`stats`.
+
+    :param stream: the stream name given to every record.
+    :param max_line_length: longest line kept whole, in characters (bytes
+        for bytes input).
+    :param host: host name given to every record (JSON records carry their
+        own ``hostname`` when this is None).
+    """
+
+    def __init__(self, stream, max_line_length=65536, host=None):
+        self.stream = stream
+        self.max_line_length = max_line_length
+        self.host = host
+        self.stats = {'lines': 0, 'records': 0, 'unparsed': 0,
+                      'invalid_utf8': 0, 'truncated': 0, 'json': 0,
+                      'binary': 0, 'continuation': 0, 'dropped': 0}
+        self._warnings = 0
+        self._last_ts = None
+        self._ctx_cache = {}
+        # The record being built and the header fields continuation lines
+        # are compared with: (timestamp text, pid text, logger).
+        self._current = None
+        self._key = None
+        self._ctx = None
+        self._in_traceback = False
+
+    # -- input -----------------------------------------------------------
+
+    def feed(self, line, lineno=0):
+        """Take one raw line; return the records it completed (often [])."""
+        stats = self.stats
+        stats['lines'] += 1
+        truncated = False
+        if len(line) > self.max_line_length:
+            line = line[:self.max_line_length]
+            truncated = True
+        if line.__class__ is bytes:
+            try:
+                line = line.decode('utf-8')
+            except UnicodeDecodeError:
+                line = line.decode('utf-8', errors='replace')
+                stats['invalid_utf8'] += 1
+                if not truncated:
+                    self._warn('invalid UTF-8 at line %s of %s', lineno)
+        if line and line[-1] == '\n':
+            line = line[:-1]
+            if line and line[-1] == '\r':
+                line = line[:-1]
+        if truncated:
+            stats['truncated'] += 1
+            self._warn('line %s of %s longer than the limit; cut', lineno)
+            return self._unparsed(line, lineno)
+
+        match = _HEADER_RE.match(line)
+        if match is None:
+            if line[:2] == '{"' and '"levelname"' in line:
+                done = self._json(line, lineno)
+                if done is not None:
+                    return done
+            if _BINARY_RE.search(line) is not None:
+                stats['binary'] += 1
+                self._warn('binary data at line %s of %s', lineno)
+                return self._unparsed(line, lineno)
+            match = _PREFIXED_RE.match(line)
+            if match is None:
+                current = self._current
+                if current is not None:
+                    # A bare continuation line (traceback, dump, XML).
+                    self._append(current, line)
+                    return []
+                return self._unparsed(line, lineno)
+
+        ts_text, pid, level, logger, ctx, instance, message = match.groups()
+        current = self._current
+        if current is not None:
+            key = self._key
+            if (ts_text == key[0] and pid == key[1] and logger == key[2]
+                    and (instance is None
+                         or instance == current.instance_id)):
+                if ctx is None:
+                    # oslo.log's logging_exception_prefix: the header
+                    # repeated (without context) before traceback lines.
+                    self._append(current, message)
+                    if message.startswith(_TRACEBACK):
+                        self._in_traceback = True
+                    return []
+                if ctx == self._ctx and level == current.level and (
+                        self._in_traceback or message.startswith(_TRACEBACK)
+                        or message[:1] == ' '):
+                    # Formats that repeat the context on traceback lines.
+                    self._append(current, message)
+                    self._in_traceback = True
+                    return []
+        done = self._finish()
+        record = records.LogRecord(
+            stream=self.stream, timestamp=self._timestamp(ts_text),
+            level=level, logger=logger, message=message, pid=int(pid),
+            host=self.host, instance_id=instance, lineno=lineno)
+        if ctx is not None:
+            parsed = self._ctx_cache.get(ctx)
+            if parsed is None:
+                if len(self._ctx_cache) >= _CACHE_MAX:
+                    self._ctx_cache.clear()
+                parsed = self._ctx_cache[ctx] = parse_context(ctx)
+            (record.global_request_id, record.request_id,
+             record.user_id, record.project_id) = parsed
+        self._current = record
+        self._key = (ts_text, pid, logger)
+        self._ctx = ctx
+        self._in_traceback = message.startswith(_TRACEBACK)
+        return done
+
+    def flush(self):
+        """Return the record held back, if any (call at end of input)."""
+        return self._finish()
+
+    # -- helpers ---------------------------------------------------------
+
+    def _warn(self, msg, lineno):
+        self._warnings += 1
+        if self._warnings <= _MAX_WARNINGS:
+            LOG.warning(msg, lineno, self.stream)
+            if self._warnings == _MAX_WARNINGS:
+                LOG.warning('Further bad input in %s is only counted',
+                            self.stream)
+
+    def _append(self, record, text):
+        extra = record.extra
+        self.stats['continuation'] += 1
+        if len(extra) < MAX_EXTRA_LINES:
+            extra.append(text)
+        else:
+            self.stats['dropped'] += 1
+
+    def _timestamp(self, text):
+        # The epoch of the minute is cached (strptime is slow and lines of
+        # one minute share it); seconds and fraction are added.
+        minute = text[:16]
+        base = _MINUTES.get(minute)
+        if base is None:
+            if len(_MINUTES) >= _CACHE_MAX:
+                _MINUTES.clear()
+            base = calendar.timegm(time.strptime(
+                minute.replace('T', ' '), '%Y-%m-%d %H:%M'))
+            _MINUTES[minute] = base
+        seconds = base + int(text[17:19])
+        if len(text) > 20:
+            return seconds + float('0.' + text[20:])
+        return float(seconds)
+
+    def _finish(self):
+        """Complete the current record; return it in a list (or [])."""
+        record = self._current
+        if record is None:
+            return []
+        self._current = None
+        if record.kind == records.LOG and record.level == 'DEBUG':
+            extra = record.extra
+            if extra:
+                text, location = split_location(extra[-1])
+                if location is not None:
+                    record.location = location
+                    if text:
+                        extra[-1] = text
+                    else:
+                        extra.pop()
+            elif record.location is None:
+                record.message, record.location = split_location(
+                    record.message)
+        record.message = mask(record.message)
+        if record.extra:
+            record.extra = [mask(text) for text in record.extra]
+        if record.timestamp is not None:
+            self._last_ts = record.timestamp
+        self.stats['records'] += 1
+        return [record]
+
+    def _unparsed(self, line, lineno):
+        done = self._finish()
+        self.stats['unparsed'] += 1
+        self.stats['records'] += 1
+        done.append(records.LogRecord(
+            stream=self.stream, timestamp=self._last_ts, message=mask(line),
+            host=self.host, kind=records.UNPARSED, lineno=lineno))
+        return done
+
+    def _json(self, line, lineno):
+        """A line of oslo_log.formatters.JSONFormatter output.
+
+        Returns the records it completed, or None when the line is no
+        JSONFormatter record after all.
+        """
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict) or not isinstance(
+                doc.get('message'), str):
+            # Not a JSONFormatter record: a continuation or unparsed line.
+            return None
+        done = self._finish()
+        self.stats['json'] += 1
+        message = doc['message']
+        extra = []
+        if '\n' in message:
+            message, *extra = message.split('\n')
+        tb = doc.get('traceback')
+        if isinstance(tb, str) and tb:
+            extra.extend(tb.split('\n'))
+        elif isinstance(tb, list):
+            extra.extend(str(item) for item in tb)
+        ts = doc.get('created')
+        if not isinstance(ts, (int, float)):
+            ts = None
+            asctime = doc.get('asctime')
+            if isinstance(asctime, str):
+                try:
+                    ts = self._timestamp(asctime)
+                except ValueError:
+                    ts = None
+        if ts is None:
+            ts = self._last_ts
+        context = doc.get('context')
+        if not isinstance(context, dict):
+            context = {}
+        extra_doc = doc.get('extra')
+        if not isinstance(extra_doc, dict):
+            extra_doc = {}
+        level = doc.get('levelname')
+        record = records.LogRecord(
+            stream=self.stream, timestamp=float(ts) if ts is not None
+            else None,
+            level=level if isinstance(level, str) else None,
+            logger=_str(doc.get('name')), message=message,
+            pid=doc.get('process') if isinstance(
+                doc.get('process'), int) else None,
+            host=self.host or _str(doc.get('hostname')),
+            request_id=_str(context.get('request_id')),
+            global_request_id=_str(context.get('global_request_id')),
+            user_id=_str(context.get('user_id') or context.get('user')),
+            project_id=_str(context.get('project_id')
+                            or context.get('project')
+                            or context.get('tenant')),
+            instance_id=_json_instance(extra_doc, context),
+            extra=extra, lineno=lineno)
+        if record.level == 'DEBUG' and doc.get('funcname') and doc.get(
+                'pathname'):
+            record.location = '%s %s:%s' % (
+                doc['funcname'], doc['pathname'], doc.get('lineno'))
+        self._current = record
+        self._key = ('json', None, None)
+        self._ctx = None
+        self._in_traceback = False
+        return done
+
+
+def _str(value):
+    return value if isinstance(value, str) and value else None
+
+
+_UUID_RE = re.compile(r'[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}')
+
+
+def _json_instance(extra, context):
+    """The instance a JSON record is about, if it names one."""
+    for value in (extra.get('instance_uuid'), extra.get('instance'),
+                  context.get('instance_uuid'),
+                  context.get('resource_uuid')):
+        if isinstance(value, dict):
+            value = value.get('uuid')
+        if isinstance(value, str):
+            match = _UUID_RE.search(value)
+            if match is not None:
+                return match.group(0)
+    return None
