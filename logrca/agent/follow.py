@@ -153,17 +153,21 @@ class Line:
     :ivar lineno: the line's number in its file, from 1.
     :ivar key: identity of the source the line belongs to; lines of one
         key are in order and need one reader.
+    :ivar host: the host the line was logged on when the source says so
+        (journal entries), else None.
     """
 
-    __slots__ = ('stream', 'data', 'path', 'offset', 'lineno', 'key')
+    __slots__ = ('stream', 'data', 'path', 'offset', 'lineno', 'key',
+                 'host')
 
-    def __init__(self, stream, data, path, offset, lineno, key):
+    def __init__(self, stream, data, path, offset, lineno, key, host=None):
         self.stream = stream
         self.data = data
         self.path = path
         self.offset = offset
         self.lineno = lineno
         self.key = key
+        self.host = host
 
     def __repr__(self):
         return '<Line %s:%d %r>' % (self.path, self.lineno, self.data[:60])

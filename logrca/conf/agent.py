@@ -67,8 +67,12 @@ opts = [
 
 
 def register_opts(conf):
-    conf.register_group(GROUP)
-    conf.register_opts(opts, group=GROUP)
+    # A fresh OptGroup per ConfigOpts: register_group() only makes a shallow
+    # copy, so a shared module-level group would share its option table,
+    # and set_override() on one ConfigOpts would leak into every other.
+    group = cfg.OptGroup(GROUP.name, title=GROUP.title, help=GROUP.help)
+    conf.register_group(group)
+    conf.register_opts(opts, group=group)
 
 
 def list_opts():
