@@ -31,6 +31,14 @@ _MODULES = (default, agent, api, conductor, database, detectors, parsing, rca,
 def register_opts(conf):
     """Register every logrca option on ``conf``."""
     for module in _MODULES:
+        group = getattr(module, 'GROUP', None)
+        if group is not None:
+            # ConfigOpts.register_group() keeps a shallow copy of the
+            # group, whose option dict (and so every set_override) would be
+            # shared by all ConfigOpts made in one process: give each its
+            # own group first; the module's register_group() then finds it.
+            conf.register_group(cfg.OptGroup(
+                group.name, title=group.title, help=group.help))
         module.register_opts(conf)
 
 
