@@ -1,0 +1,405 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Detection evaluation (PROTOCOL.md section 1): streaming replay, figures.
+
+Each run is handed to the agent's :class:`~logrca.agent.pipeline.Pipeline`
+as anonymous streams (:mod:`logrca.evaluation.streams`), replayed record by
+record in log-time order. An anomaly counts as raised at the log time the
+pipeline had reached when it came out (the stream time of the record on
+which it was raised); those that only come out of ``finish()`` are raised at
+the last record's time plus the session window, when a live agent's timeout
+would have fired. The mapping from random run ids to tests stays here.
+"""
+
+import dataclasses
+import os
+import sys
+import time
+
+from oslo_log import log
+
+from logrca.agent import pipeline as pipeline_mod
+from logrca.detectors import anomaly as anomaly_mod
+from logrca.detectors import base as detector_base
+from logrca.evaluation import cache as cache_mod
+from logrca.evaluation import dataset as dataset_mod
+from logrca.evaluation import metrics
+from logrca.evaluation import splits as splits_mod
+from logrca.evaluation import streams as streams_mod
+
+LOG = log.getLogger(__name__)
+
+PROTOCOL = 'logrca-eval-1'
+#: Name of the protocol's baseline, computed beside every driver.
+ERROR_RULE = 'error_rule'
+
+
+class ErrorRule(detector_base.Detector):
+    """The protocol's baseline: "the run has an ERROR/CRITICAL line".
+
+    It raises one anomaly, at the first ERROR or CRITICAL record it sees;
+    the harness gives every run a fresh instance.
+    """
+
+    name = ERROR_RULE
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self._raised = False
+
+    def observe(self, record, sessions):
+        if self._raised or not record.is_error:
+            return []
+        self._raised = True
+        key = sessions[0].key if sessions else ('run',)
+        return [anomaly_mod.Anomaly(
+            detector=self.name, score=1.0,
+            reason='%s record' % record.level, session_key=key,
+            start_time=record.timestamp, end_time=record.timestamp,
+            raised_at=record.timestamp, service=record.stream,
+            evidence=[anomaly_mod.Evidence.from_record(record)])]
+
+
+class _SessionCollector(detector_base.Detector):
+    """Keeps the sessions the pipeline closes (training data)."""
+
+    name = '_collector'
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self.closed = []
+
+    def observe(self, record, sessions):
+        return []
+
+    def on_session_closed(self, session):
+        self.closed.append(session)
+        return []
+
+    def drain(self):
+        closed, self.closed = self.closed, []
+        return closed
+
+
+@dataclasses.dataclass
+class ReplayResult:
+    """What came out of replaying one run.
+
+    :ivar raised: detector name -> sorted raise times of its anomalies.
+    :ivar reasons: detector name -> reason of its first anomaly.
+    """
+
+    records: int
+    has_error: bool
+    first_ts: float | None
+    last_ts: float | None
+    raised: dict
+    reasons: dict
+    at_end: int
+
+
+def replay(conf, run, miner, detectors):
+    """Replay one :class:`~logrca.evaluation.streams.AnonymousRun`.
+
+    Records are processed one by one in merged log-time order through a
+    fresh :class:`~logrca.agent.pipeline.Pipeline` (the detectors keep
+    their learned state; sessions start empty).
+    """
+    pipe = pipeline_mod.Pipeline(conf, miner, detectors)
+    raised = {}
+    reasons = {}
+    has_error = False
+    first_ts = None
+    count = 0
+
+    def note(found, when):
+        for item in found:
+            raised.setdefault(item.detector, []).append(when)
+            reasons.setdefault(item.detector, item.reason)
+
+    for record in run.records():
+        count += 1
+        if record.is_error:
+            has_error = True
+        found = pipe.process(record)
+        now = pipe.sessionizer.now
+        if first_ts is None:
+            first_ts = now
+        if found:
+            note(found, now if now is not None else record.timestamp)
+    last_ts = pipe.sessionizer.now
+    end = pipe.finish()
+    if end:
+        note(end, (last_ts + conf.agent.session_window
+                   if last_ts is not None else None))
+    for times in raised.values():
+        times.sort(key=lambda t: float('inf') if t is None else t)
+    return ReplayResult(records=count, has_error=has_error,
+                        first_ts=first_ts, last_ts=last_ts, raised=raised,
+                        reasons=reasons, at_end=len(end))
+
+
+def load_miner(conf):
+    """The configured template miner."""
+    from logrca.parsing import base as parsing_base
+    return parsing_base.load_miner(conf)
+
+
+class Harness:
+    """Reads folders, hands anonymous runs out and keeps the mapping.
+
+    :param conf: the configuration (``[agent] session_window`` and
+        ``max_line_length`` matter).
+    :param cache: a :class:`~logrca.evaluation.cache.RecordCache`.
+    """
+
+    def __init__(self, conf, cache=None, progress=True, jobs=1):
+        self.conf = conf
+        self.cache = cache or cache_mod.RecordCache(
+            max_line_length=conf.agent.max_line_length)
+        self.progress = progress
+        self.jobs = jobs
+        #: run id -> (folder, RunKey); never handed to detection code.
+        self.mapping = {}
+
+    def prepare(self, data, tests):
+        """Parse (once, cached) every archive the given tests need."""
+        archives = sorted({(k.campaign, r) for k in tests
+                           for r in dataset_mod.ROUNDS})
+        self.cache.ensure(data, archives, progress=self.progress,
+                          jobs=self.jobs)
+
+    def anonymous_run(self, data, run_key):
+        """The run as detection code may see it (random id, named streams).
+        """
+        run = streams_mod.AnonymousRun(self.cache.load(data, run_key))
+        self.mapping[run.run_id] = (data.path, run_key)
+        return run
+
+    def normal_runs(self, data, tests):
+        """Anonymous normal runs (round 2, NO_FAILURE) of ``tests``."""
+        for run_key, _label in data.runs(tests, [dataset_mod.NEGATIVE]):
+            yield self.anonymous_run(data, run_key)
+
+    def iter_sessions(self, runs, miner):
+        """Closed sessions of ``runs``, replayed through the pipeline.
+
+        This is the training data of the learned detectors
+        (``Detector.fit(sessions, progress)``); sessions come out run by
+        run, so a consumer that keeps only features stays small.
+        """
+        for run in runs:
+            collector = _SessionCollector(self.conf)
+            pipe = pipeline_mod.Pipeline(self.conf, miner, [collector])
+            for record in run.records():
+                pipe.process(record)
+                if collector.closed:
+                    yield from collector.drain()
+            pipe.finish()
+            yield from collector.drain()
+
+    def sessions_by_run(self, runs, miner):
+        """A list per run of its closed sessions (for calibration)."""
+        return [list(self.iter_sessions([run], miner)) for run in runs]
+
+    def _bar(self, total, desc):
+        if not self.progress:
+            return None
+        import tqdm
+        return tqdm.tqdm(total=total, desc=desc, unit=' runs',
+                         file=sys.stderr, mininterval=1.0)
+
+    def score(self, data, tests, detector, miner, desc='score'):
+        """Replay every labelled run of ``tests``; return per-run results.
+
+        :param detector: a loaded or trained detector, or None to run the
+            error rule alone.
+        :returns: list of dicts (one per run) with the harness's labels and
+            what each system raised.
+        """
+        runs = data.runs(tests)
+        bar = self._bar(len(runs), desc)
+        results = []
+        for run_key, label in runs:
+            run = self.anonymous_run(data, run_key)
+            detectors = [ErrorRule(self.conf)]
+            if detector is not None:
+                detectors.insert(0, detector)
+            got = replay(self.conf, run, miner, detectors)
+            activation = (self.cache.activation(data, run_key.test)
+                          if run_key.round == 1 else None)
+            results.append({
+                'run_id': run.run_id, 'test': str(run_key.test),
+                'campaign': run_key.test.campaign, 'round': run_key.round,
+                'label': label, 'activation': activation,
+                'silent': label == dataset_mod.POSITIVE and not got.has_error,
+                'records': got.records, 'first_ts': got.first_ts,
+                'last_ts': got.last_ts, 'raised': got.raised,
+                'reasons': got.reasons, 'at_end': got.at_end})
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return results
+
+
+def outcomes(results, system):
+    """Per-run results to :class:`~logrca.evaluation.metrics.Outcome`."""
+    found = []
+    for res in results:
+        times = [t for t in res['raised'].get(system, []) if t is not None]
+        found.append(metrics.Outcome(
+            group=res['test'], campaign=res['campaign'],
+            label=res['label'], silent=res['silent'],
+            activation=res['activation'], raised=times))
+    return found
+
+
+def per_run(results, systems):
+    """The ``per_run`` section: anonymous run id -> labels and decisions."""
+    table = {}
+    for res, *outs in zip(results, *[outcomes(results, s)
+                                     for s in systems]):
+        entry = {k: res[k] for k in ('test', 'campaign', 'round', 'label',
+                                     'activation', 'silent', 'records')}
+        for system, out in zip(systems, outs):
+            first = out.first_counted
+            entry[system] = {
+                'detected': out.flagged,
+                'raised_at': first,
+                'delay': out.delay,
+                'pre_activation': out.pre_activation,
+                'anomalies': len(res['raised'].get(system, [])),
+                'reason': res['reasons'].get(system),
+            }
+        table[res['run_id']] = entry
+    return table
+
+
+def machine():
+    """What the figures were measured on."""
+    import platform
+    return {'cpu_count': os.cpu_count(),
+            'usable_cpus': len(os.sched_getaffinity(0))
+            if hasattr(os, 'sched_getaffinity') else None,
+            'platform': platform.platform(),
+            'python': platform.python_version()}
+
+
+def build_detector(conf, driver, model=None):
+    """Load a driver, and its artifact when ``model`` is given."""
+    detector = pipeline_mod.load_detector(conf, driver)
+    if model:
+        detector.load(model)
+    return detector
+
+
+def train_detector(conf, harness, driver, data, split, miner, progress=None):
+    """Fit ``driver`` on the normal runs of ``split.train``.
+
+    Thresholds are calibrated on the normal runs of ``split.validation``
+    when the driver has a ``calibrate(sessions_by_run)`` method.
+    """
+    detector = pipeline_mod.load_detector(conf, driver)
+    if not detector.trainable:
+        return detector
+    sessions = harness.iter_sessions(
+        harness.normal_runs(data, sorted(split.train)), miner)
+    detector.fit(sessions, progress)
+    calibrate = getattr(detector, 'calibrate', None)
+    if calibrate is not None and split.validation:
+        calibrate(harness.sessions_by_run(
+            list(harness.normal_runs(data, sorted(split.validation))),
+            miner))
+    return detector
+
+
+def evaluate(conf, driver, test_path, model=None, train_path=None,
+             cv_path=None, cache_dir=None, progress=True, jobs=1,
+             resamples=1000, campaigns=None):
+    """Run one evaluation and return the JSON document.
+
+    Exactly one of ``cv_path`` (3-fold CV on one folder) or ``test_path``
+    (with ``model`` or ``train_path``, or neither for untrained drivers)
+    says what is scored.
+    """
+    started = time.monotonic()
+    cache = cache_mod.RecordCache(
+        cache_dir, max_line_length=conf.agent.max_line_length)
+    harness = Harness(conf, cache, progress=progress, jobs=jobs)
+    rule_only = driver == ERROR_RULE
+    if cv_path:
+        data = dataset_mod.Dataset(cv_path, campaigns)
+        plan = [(data, data, s)
+                for s in splits_mod.cross_validation(data.test_keys())]
+    else:
+        data = dataset_mod.Dataset(test_path, campaigns)
+        train = (dataset_mod.Dataset(train_path, campaigns)
+                 if train_path else None)
+        split = splits_mod.train_test(
+            train.test_keys() if train else set(), data.test_keys(),
+            validation=train is not None)
+        plan = [(train, data, split)]
+    results = []
+    for train_data, test_data, split in plan:
+        harness.prepare(test_data, split.test)
+        miner = None if rule_only else load_miner(conf)
+        if rule_only:
+            detector = None
+        elif model:
+            detector = build_detector(conf, driver, model)
+        elif train_data is not None:
+            harness.prepare(train_data, split.train | split.validation)
+            detector = train_detector(conf, harness, driver, train_data,
+                                      split, miner)
+        else:
+            detector = build_detector(conf, driver)
+            if detector.trainable:
+                raise detector_base.DetectorError(
+                    'driver %s must be trained: give --model DIR or '
+                    '--train PATH (or use --cv)' % driver)
+        LOG.info('Scoring %s: %d test(s)', split.name, len(split.test))
+        results.extend(harness.score(test_data, split.test, detector,
+                                     miner, desc=split.name))
+    systems = [ERROR_RULE] if rule_only else [driver, ERROR_RULE]
+    doc = metrics.report(outcomes(results, systems[0]), resamples)
+    doc = {'protocol': PROTOCOL, 'driver': driver, **doc}
+    doc['baselines'] = {ERROR_RULE: metrics.report(
+        outcomes(results, ERROR_RULE), resamples)}
+    doc['per_fold'] = {}
+    for _train, _test, split in plan:
+        names = {str(k) for k in split.test}
+        subset = [r for r in results if r['test'] in names]
+        doc['per_fold'][split.name] = {
+            s: metrics.figures(outcomes(subset, s)) for s in systems}
+    doc['splits'] = [s.to_json() for _a, _b, s in plan]
+    doc['data'] = {'cv': cv_path and os.path.abspath(cv_path),
+                   'train': train_path and os.path.abspath(train_path),
+                   'test': test_path and os.path.abspath(test_path),
+                   'model': model and os.path.abspath(model),
+                   'cache': cache.root}
+    doc['settings'] = {
+        'driver': driver, 'model': model,
+        'session_window': conf.agent.session_window,
+        'max_line_length': conf.agent.max_line_length,
+        'parsing_driver': conf.parsing.driver,
+        'detectors': {k: conf.detectors[k] for k in conf.detectors},
+        'bootstrap_resamples': resamples,
+        'raised_at': 'stream time when the pipeline returned the anomaly; '
+                     'finish() anomalies at last record + session_window',
+    }
+    doc['machine'] = machine()
+    doc['seconds'] = round(time.monotonic() - started, 1)
+    doc['records'] = sum(r['records'] for r in results)
+    doc['per_run'] = per_run(results, systems)
+    return doc

@@ -1,0 +1,122 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""logrca-manage evaluate: quality figures of ../shared/eval/PROTOCOL.md."""
+
+import json
+import os
+import sys
+
+from oslo_log import log
+
+LOG = log.getLogger(__name__)
+
+
+def add_parsers(subparsers):
+    """Add ``evaluate`` and its sub-commands, one function each."""
+    parser = subparsers.add_parser(
+        'evaluate', help='Measure quality figures as PROTOCOL.md says.')
+    actions = parser.add_subparsers(title='Evaluations', dest='action')
+    _add_detection(actions)
+
+
+def _write(doc, output):
+    """Write a JSON document atomically (or to stdout for ``-``)."""
+    text = json.dumps(doc, indent=1, sort_keys=True, default=str)
+    if output == '-':
+        print(text)
+        return
+    folder = os.path.dirname(os.path.abspath(output))
+    os.makedirs(folder, exist_ok=True)
+    with open(output + '.tmp', 'w', encoding='utf-8') as f:
+        f.write(text + '\n')
+    os.replace(output + '.tmp', output)
+
+
+# -- detection (section 1) --------------------------------------------------
+
+def _add_detection(actions):
+    parser = actions.add_parser(
+        'detection',
+        help='Detection figures on fault-injection folders (section 1).')
+    parser.add_argument('--driver', required=True,
+                        help='Detector driver (logrca.detectors), or '
+                             '"error_rule" for the baseline alone.')
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument('--model', metavar='DIR',
+                        help='Trained artifact of the driver to score with.')
+    source.add_argument('--train', metavar='PATH',
+                        help='Folder whose normal runs train the driver.')
+    parser.add_argument('--test', metavar='PATH',
+                        help='Folder whose runs are scored.')
+    parser.add_argument('--cv', metavar='PATH',
+                        help='3-fold cross-validation over the test ids of '
+                             'one folder (fold = id mod 4).')
+    parser.add_argument('--output', required=True, metavar='FILE.json',
+                        help='Where the JSON document goes ("-": stdout).')
+    parser.add_argument('--campaign', action='append', dest='campaigns',
+                        choices=['Nova', 'Cinder', 'Neutron'],
+                        help='Score only this campaign (repeatable).')
+    parser.add_argument('--cache-dir', metavar='DIR',
+                        help='Cache of parsed runs (default: '
+                             '$LOGRCA_EVAL_CACHE or <tmp>/logrca-eval-cache).')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='Archives parsed in parallel when the cache is '
+                             'built (default 1).')
+    parser.add_argument('--bootstrap', type=int, default=1000,
+                        help='Bootstrap resamples of the 95%% intervals '
+                             '(0: none).')
+    parser.add_argument('--no-progress', action='store_true',
+                        help='Do not show progress bars.')
+    parser.set_defaults(func=detection)
+
+
+def detection(conf, args):
+    """logrca-manage evaluate detection ..."""
+    from logrca.detectors import base as detector_base
+    from logrca.evaluation import dataset
+    from logrca.evaluation import detection as detection_mod
+    from logrca.evaluation import splits
+    if bool(args.cv) == bool(args.test):
+        print('logrca-manage evaluate detection: give either --cv PATH or '
+              '--test PATH', file=sys.stderr)
+        return 2
+    if args.cv and (args.model or args.train):
+        print('logrca-manage evaluate detection: --cv trains on each fold; '
+              'it takes no --model or --train', file=sys.stderr)
+        return 2
+    try:
+        doc = detection_mod.evaluate(
+            conf, args.driver, args.test, model=args.model,
+            train_path=args.train, cv_path=args.cv,
+            cache_dir=args.cache_dir, progress=not args.no_progress,
+            jobs=args.jobs, resamples=args.bootstrap,
+            campaigns=args.campaigns)
+    except (dataset.DatasetError, splits.SplitError,
+            detector_base.DetectorError) as exc:
+        print('logrca-manage evaluate detection: %s' % exc, file=sys.stderr)
+        return 1
+    _write(doc, args.output)
+    base = doc['baselines'][detection_mod.ERROR_RULE]
+    print('%s: P %s R %s F1 %s FAR %s silent R %s | error rule: P %s R %s '
+          'F1 %s FAR %s (%d runs, %d records, %.0f s)' % (
+              args.driver, *(_fmt(doc[k]) for k in (
+                  'precision', 'recall', 'f1', 'false_alarm_rate',
+                  'silent_recall')),
+              *(_fmt(base[k]) for k in ('precision', 'recall', 'f1',
+                                        'false_alarm_rate')),
+              len(doc['per_run']), doc['records'], doc['seconds']))
+    return 0
+
+
+def _fmt(value):
+    return '-' if value is None else '%.3f' % value
