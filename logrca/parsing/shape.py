@@ -1,0 +1,254 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""A fast template miner that caches templates by message shape."""
+
+import json
+import os
+import re
+import tempfile
+
+from oslo_log import log
+
+from logrca.parsing import base
+from logrca.parsing import masks
+
+LOG = log.getLogger(__name__)
+
+WILDCARD = base.WILDCARD
+
+# Caches are cleared when they grow past these sizes (memory stays bounded;
+# what they hold is re-derived from the templates).
+MAX_TOKENS = 262144
+MAX_SHAPES = 262144
+MAX_MESSAGES = 65536
+
+_VARIABLE = re.compile('|'.join('(?:%s)' % pattern
+                                for _name, pattern in masks.MASKS))
+# A token that still holds a digit once the known variables are masked
+# (host names like cp-1.slowvm1, tap devices, key=value pairs with numbers)
+# is variable: every run of word-ish characters (wildcards included) with
+# a digit in it becomes one wildcard.
+_RUN = re.compile(r'''(?:<\*>|[^\s<>=:,;()\[\]{}"'])+''')
+_WILDCARDS = re.compile(r'<\*>(?:[^\sA-Za-z0-9<]*<\*>)+')
+# A plain word, maybe followed by punctuation: constant text.
+_WORD = re.compile(r'[A-Za-z]+[.,:;!?]?$')
+
+
+def mask_token(token):
+    """The token with its variable parts replaced by ``<*>``."""
+    masked = _VARIABLE.sub(WILDCARD, token)
+    for ch in masked:
+        if ch.isdigit():
+            masked = _RUN.sub(_digit_run, masked)
+            break
+    if masked.count(WILDCARD) > 1:
+        # <*>-<*>-<*> and the like are one variable.
+        masked = _WILDCARDS.sub(WILDCARD, masked)
+    return masked
+
+
+def _digit_run(match):
+    text = match.group(0)
+    for ch in text:
+        if ch.isdigit():
+            return WILDCARD
+    return text
+
+
+class _Cluster:
+    __slots__ = ('id', 'tokens', 'template', 'variables', 'size')
+
+    def __init__(self, cluster_id, tokens, size=0):
+        self.id = cluster_id
+        self.tokens = list(tokens)
+        self.size = size
+        self._update()
+
+    def _update(self):
+        self.template = ' '.join(self.tokens)
+        self.variables = tuple(i for i, tok in enumerate(self.tokens)
+                               if WILDCARD in tok)
+
+    def similarity(self, tokens):
+        """Share of positions whose constant token equals ``tokens``'.
+
+        0 when a position differs by a plain word on both sides (``Paused``
+        and ``Started``): masking already caught the variables that hold
+        digits or ids, so two different words mean two different events.
+        """
+        same = 0
+        for mine, theirs in zip(self.tokens, tokens):
+            if mine == theirs:
+                if mine != WILDCARD:
+                    same += 1
+            elif (mine != WILDCARD and _WORD.match(mine) is not None
+                  and _WORD.match(theirs) is not None):
+                return 0.0
+        return same / len(tokens)
+
+    def merge(self, tokens):
+        changed = False
+        for i, (mine, theirs) in enumerate(zip(self.tokens, tokens)):
+            if mine != theirs and mine != WILDCARD:
+                self.tokens[i] = WILDCARD
+                changed = True
+        if changed:
+            self._update()
+
+
+class ShapeParser(base.TemplateMiner):
+    """Templates from token masking plus a cache keyed by message shape.
+
+    Each whitespace token is masked once (UUIDs, request ids, IPs, hex ids,
+    paths and numbers, the variables of :mod:`logrca.parsing.masks`, plus
+    any token still holding a digit) and the result cached by token. The
+    masked message (its *shape*) is looked up in a dict of known shapes;
+    only a shape never seen goes through Drain-like merging: it joins the
+    most similar template with as many tokens and the same first token when
+    the share of equal constant tokens reaches ``[parsing]
+    similarity_threshold``, else it starts a new template. Repeated
+    messages cost a few dict look-ups, which is what makes this miner fast.
+    """
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self.sim_th = conf.parsing.similarity_threshold
+        self._tokens = {}
+        self._shapes = {}
+        self._messages = {}
+        self._clusters = {}
+        self._groups = {}
+
+    # -- learning --------------------------------------------------------
+
+    def _mask(self, tokens):
+        cache = self._tokens
+        masked = []
+        append = masked.append
+        for token in tokens:
+            value = cache.get(token)
+            if value is None:
+                if len(cache) >= MAX_TOKENS:
+                    cache.clear()
+                value = cache[token] = mask_token(token)
+            append(value)
+        return masked
+
+    def add(self, message):
+        hit = self._messages.get(message)
+        if hit is not None:
+            cluster, params = hit
+            cluster.size += 1
+            return cluster.id, cluster.template, params
+        tokens = message.split()
+        masked = self._mask(tokens)
+        key = ' '.join(masked)
+        cluster = self._shapes.get(key)
+        if cluster is None:
+            cluster = self._learn(masked, key)
+        cluster.size += 1
+        params = [tokens[i] for i in cluster.variables]
+        if not params:
+            # Constant messages repeat verbatim: skip even the masking.
+            if len(self._messages) >= MAX_MESSAGES:
+                self._messages.clear()
+            self._messages[message] = (cluster, params)
+        return cluster.id, cluster.template, params
+
+    def _best(self, masked):
+        group = self._groups.get((len(masked), masked[0] if masked else ''))
+        best = None
+        best_sim = -1.0
+        for cluster in group or ():
+            sim = cluster.similarity(masked)
+            if sim > best_sim or (sim == best_sim and len(
+                    cluster.variables) > len(best.variables)):
+                best, best_sim = cluster, sim
+        return best, best_sim
+
+    def _learn(self, masked, key):
+        cluster, sim = self._best(masked)
+        if cluster is not None and masked and sim >= self.sim_th:
+            old = cluster.template
+            cluster.merge(masked)
+            if cluster.template != old:
+                # The template widened: messages cached verbatim may now
+                # have parameters, so forget them.
+                self._messages.clear()
+        else:
+            cluster = _Cluster(len(self._clusters) + 1, masked)
+            self._clusters[cluster.id] = cluster
+            self._groups.setdefault(
+                (len(masked), masked[0] if masked else ''), []).append(cluster)
+        if len(self._shapes) >= MAX_SHAPES:
+            self._shapes.clear()
+        self._shapes[key] = cluster
+        return cluster
+
+    # -- no learning -----------------------------------------------------
+
+    def match(self, message):
+        tokens = message.split()
+        masked = self._mask(tokens)
+        cluster = self._shapes.get(' '.join(masked))
+        if cluster is None:
+            cluster, _sim = self._best(masked)
+            if cluster is None or any(
+                    mine != WILDCARD and mine != theirs
+                    for mine, theirs in zip(cluster.tokens, masked)):
+                return None
+        return (cluster.id, cluster.template,
+                [tokens[i] for i in cluster.variables])
+
+    @property
+    def templates(self):
+        return {cid: c.template for cid, c in self._clusters.items()}
+
+    # -- state -----------------------------------------------------------
+
+    def save_state(self, path):
+        state = {
+            'version': 1,
+            'driver': 'shape',
+            'clusters': [[c.id, c.tokens, c.size]
+                         for c in self._clusters.values()],
+            'shapes': {key: c.id for key, c in self._shapes.items()},
+        }
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.shape-')
+        try:
+            with os.fdopen(fd, 'w', encoding='utf-8') as out:
+                json.dump(state, out)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def load_state(self, path):
+        with open(path, encoding='utf-8') as src:
+            state = json.load(src)
+        if state.get('driver') != 'shape' or state.get('version') != 1:
+            raise ValueError('%s holds no shape miner state' % path)
+        clusters = {}
+        groups = {}
+        for cid, tokens, size in state['clusters']:
+            cluster = _Cluster(cid, tokens, size)
+            clusters[cid] = cluster
+            groups.setdefault((len(tokens), tokens[0] if tokens else ''),
+                              []).append(cluster)
+        self._clusters = clusters
+        self._groups = groups
+        self._shapes = {key: clusters[cid]
+                        for key, cid in state['shapes'].items()}
+        self._messages = {}
+        LOG.info('Loaded %d shape templates from %s', len(clusters), path)
