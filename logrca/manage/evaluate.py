@@ -27,6 +27,7 @@ def add_parsers(subparsers):
         'evaluate', help='Measure quality figures as PROTOCOL.md says.')
     actions = parser.add_subparsers(title='Evaluations', dest='action')
     _add_detection(actions)
+    _add_parsing(actions)
 
 
 def _write(doc, output):
@@ -120,3 +121,37 @@ def detection(conf, args):
 
 def _fmt(value):
     return '-' if value is None else '%.3f' % value
+
+
+# -- parsing (section 2) ----------------------------------------------------
+
+def _add_parsing(actions):
+    parser = actions.add_parser(
+        'parsing',
+        help='Parsing accuracy (GA, PA) and speed on Loghub OpenStack 2k '
+             '(section 2).')
+    parser.add_argument('--driver', default=None,
+                        help='Template miner (logrca.parsers); default: '
+                             '[parsing] driver.')
+    parser.add_argument('--data', required=True, metavar='DIR',
+                        help='A loghub-openstack-2k label folder, e.g. '
+                             '../shared/data/loghub-openstack-2k/loghub-2.0.')
+    parser.add_argument('--output', required=True, metavar='FILE.json',
+                        help='Where the JSON document goes ("-": stdout).')
+    parser.set_defaults(func=parsing)
+
+
+def parsing(conf, args):
+    """logrca-manage evaluate parsing ..."""
+    from logrca.evaluation import parsing as parsing_mod
+    try:
+        doc = parsing_mod.evaluate(conf, args.data, driver=args.driver)
+    except (OSError, KeyError) as exc:
+        print('logrca-manage evaluate parsing: %s' % exc, file=sys.stderr)
+        return 1
+    _write(doc, args.output)
+    print('%s on %s: GA %.3f PA %.3f, %d templates (%d true), %.0f lines/s'
+          % (doc['driver'], doc['dataset_version'], doc['grouping_accuracy'],
+             doc['parsing_accuracy'], doc['templates'],
+             doc['true_templates'], doc['lines_per_second']))
+    return 0
