@@ -1,0 +1,339 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The ``grounded`` RCA driver: structured, cited, offline explanations.
+
+No language model: suspects come from the code locations the evidence
+names (traceback frames, loggers of error records, the code locations of
+DEBUG lines) and from past failures retrieved from the knowledge base;
+every suspect, chain step and next step cites the evidence lines or
+knowledge-base entries that back it.
+"""
+
+import collections
+import datetime
+
+from oslo_log import log
+
+from logrca import masking
+from logrca.rca import base
+from logrca.rca import kb as kb_mod
+from logrca.rca import locations
+from logrca.rca import operations
+
+LOG = log.getLogger(__name__)
+
+# Weights of the kinds of location evidence (chosen on training folds).
+W_FIRST_TRACEBACK = 3.0
+W_OTHER_TRACEBACK = 1.0
+W_ERROR_LOGGER = 0.6
+W_DEBUG = 0.3
+W_KB = 4.0
+# Depth decay: the deepest project frame weighs 1, the next 1/2...
+DEPTH_DECAY = 0.5
+MAX_SUSPECTS = 5
+MAX_TEXT = 4000
+
+
+def _stamp(ts):
+    if ts is None:
+        return '-'
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime(
+        '%Y-%m-%d %H:%M:%S.%f')[:-3]
+
+
+def render(record, max_chars=MAX_TEXT):
+    """One cited line as an operator reads it (masked, bounded)."""
+    head = '%s %s %s [%s] ' % (_stamp(record.timestamp), record.level or '-',
+                               record.logger or '-',
+                               record.request_id or '-')
+    text = head + record.text()
+    if record.location and record.location not in text:
+        text += ' ' + record.location
+    return masking.mask(text[:max_chars])
+
+
+class _Citations:
+    """Numbers evidence lines (E1...) and knowledge entries (K1...)."""
+
+    def __init__(self):
+        self.lines = []
+        self._by_key = {}
+        self.knowledge = []
+        self._by_entry = {}
+
+    def line(self, record):
+        key = (record.stream, record.lineno, record.timestamp)
+        ident = self._by_key.get(key)
+        if ident is None:
+            if len(self.lines) >= base.MAX_EVIDENCE:
+                return None
+            ident = 'E%d' % (len(self.lines) + 1)
+            self._by_key[key] = ident
+            self.lines.append({
+                'id': ident, 'stream': record.stream,
+                'lineno': record.lineno, 'timestamp': record.timestamp,
+                'level': record.level, 'logger': record.logger,
+                'request_id': record.request_id,
+                'project_id': record.project_id,
+                'instance_id': record.instance_id,
+                'text': render(record)})
+        return ident
+
+    def entry(self, entry, score):
+        ident = self._by_entry.get(entry.id)
+        if ident is None:
+            ident = 'K%d' % (len(self.knowledge) + 1)
+            self._by_entry[entry.id] = ident
+            self.knowledge.append({
+                'id': ident, 'kind': entry.kind, 'title': entry.title,
+                'ref': entry.ref, 'score': round(float(score), 4),
+                'module': entry.module, 'function': entry.function,
+                'operation': entry.operation})
+        return ident
+
+
+class _Candidate:
+    __slots__ = ('module', 'score', 'functions', 'records', 'entries',
+                 'reasons', 'service')
+
+    def __init__(self, module):
+        self.module = module
+        self.score = 0.0
+        self.functions = collections.Counter()
+        self.records = []
+        self.entries = []
+        self.reasons = []
+        self.service = None
+
+    def add(self, score, function=None, record=None, entry=None,
+            reason=None):
+        self.score += score
+        if function:
+            self.functions[function] += score
+        if record is not None and record not in self.records:
+            self.records.append(record)
+            if self.service is None:
+                self.service = record.stream
+        if entry is not None and entry not in self.entries:
+            self.entries.append(entry)
+        if reason and reason not in self.reasons:
+            self.reasons.append(reason)
+
+
+class GroundedDriver(base.RCADriver):
+    """Cited explanations from code locations and the knowledge base."""
+
+    name = 'grounded'
+
+    def __init__(self, conf, kb=None, kb_matches=8):
+        super().__init__(conf, kb)
+        self.kb_matches = kb_matches
+
+    # -- suspects -------------------------------------------------------------
+
+    def _locate(self, context, related):
+        cands = {}
+
+        def cand(module):
+            if module not in cands:
+                cands[module] = _Candidate(module)
+            return cands[module]
+
+        errors = [r for r in related if r.is_error] or \
+            [r for r in context.records if r.is_error]
+        tracebacks = [r for r in errors if r.extra
+                      and locations.frames(r.extra[:200])]
+        if context.traceback is not None and \
+                context.traceback not in tracebacks:
+            tracebacks.insert(0, context.traceback)
+        for n, record in enumerate(tracebacks[:10]):
+            weight = W_FIRST_TRACEBACK if n == 0 else \
+                W_OTHER_TRACEBACK / n
+            frames = [f for f in locations.frames(record.extra[:200])
+                      if locations.is_project(f[0])]
+            seen = set()
+            depth = 0
+            for module, func, line in reversed(frames):
+                if (module, func) in seen:
+                    continue
+                seen.add((module, func))
+                cand(module).add(
+                    weight * DEPTH_DECAY ** depth, func, record,
+                    reason='%s (line %d) is in the traceback of a %s '
+                           'record' % (func, line, record.level))
+                depth += 1
+        for n, record in enumerate(errors[:20]):
+            module = locations.logger_module(record.logger)
+            if module and locations.is_project(module):
+                cand(module).add(W_ERROR_LOGGER / (1 + 0.3 * n), None,
+                                 record,
+                                 reason='logger %s logged %s' % (
+                                     record.logger, record.level))
+        # The code locations of the DEBUG lines of the related requests
+        # just before the first error: the last steps that ran.
+        anchor = context.first_error
+        debug = []
+        for record in related:
+            if anchor is not None and record.timestamp is not None and \
+                    anchor.timestamp is not None and \
+                    record.timestamp > anchor.timestamp:
+                break
+            loc = locations.debug_location(record.location) \
+                if record.location else None
+            if loc and locations.is_project(loc[0]):
+                debug.append((loc, record))
+        for n, (loc, record) in enumerate(reversed(debug[-10:])):
+            cand(loc[0]).add(W_DEBUG / (1 + n), loc[1], record,
+                             reason='%s ran just before the failure '
+                                    '(DEBUG location)' % loc[1])
+        return cands
+
+    def _kb_failures(self, query):
+        if self.kb is None or not query.strip():
+            return []
+        return self.kb.search(query, k=self.kb_matches,
+                              kinds=(kb_mod.FAILURE, kb_mod.FEEDBACK))
+
+    # -- explanation ------------------------------------------------------
+
+    def explain(self, anomaly, context):
+        related_keys = context.request_ids
+        related = [r for r in context.records
+                   if r.request_id in related_keys
+                   or (r.global_request_id
+                       and r.global_request_id in related_keys)
+                   or (r.instance_id
+                       and r.instance_id in context.instance_ids)
+                   or r in context.seeds] or list(context.records)
+        query = kb_mod.signature(related) or \
+            kb_mod.signature(context.records) or anomaly.reason
+        matches = self._kb_failures(query)
+        cands = self._locate(context, related)
+        for entry, score in matches:
+            if entry.module and score > 0:
+                c = cands.get(entry.module)
+                if c is None:
+                    c = cands[entry.module] = _Candidate(entry.module)
+                    c.service = entry.service
+                c.add(W_KB * score * score, entry.function, entry=(
+                    entry, score), reason='a past failure with similar '
+                                          'errors was caused here')
+        ranked = sorted(cands.values(), key=lambda c: -c.score)
+        ranked = [c for c in ranked if c.score > 0][:MAX_SUSPECTS]
+
+        operation, op_scores, op_records = operations.infer(
+            context.records, matches)
+
+        cites = _Citations()
+        suspects = []
+        # The first cited lines are those that name the top suspects: an
+        # operator reads the most telling line first.
+        for c in ranked:
+            ids = [cites.line(r) for r in c.records[:2]]
+            ids = [i for i in ids if i]
+            ids += [cites.entry(e, s) for e, s in c.entries[:2]]
+            if not ids:
+                continue
+            function = c.functions.most_common(1)[0][0] \
+                if c.functions else None
+            suspects.append(base.Suspect(
+                module=c.module, function=function,
+                service=c.service, score=round(c.score, 4),
+                why='; '.join(c.reasons[:3]), citations=ids))
+        if context.first_error is not None:
+            cites.line(context.first_error)
+        op_ids = [i for i in (cites.line(r) for r in op_records[:2]) if i]
+        for record, _score in context.ranked():
+            if len(cites.lines) >= base.MAX_EVIDENCE:
+                break
+            cites.line(record)
+
+        chain = self._chain(cites, context)
+        next_steps, references = self._next_steps(
+            cites, anomaly, operation, suspects, matches)
+        total = sum(c.score for c in ranked) or 1.0
+        confidence = 0.0
+        if suspects:
+            confidence = min(0.99, ranked[0].score / total
+                             * min(1.0, ranked[0].score / 3.0))
+        summary = self._summary(anomaly, operation, suspects, op_ids,
+                                cites)
+        explanation = base.Explanation(
+            anomaly_id=anomaly.uuid, driver=self.name, summary=summary,
+            operation=operation, suspects=suspects, chain=chain,
+            evidence=cites.lines, knowledge=cites.knowledge,
+            confidence=round(confidence, 3), next_steps=next_steps,
+            references=references)
+        return explanation.validate()
+
+    def _summary(self, anomaly, operation, suspects, op_ids, cites):
+        parts = []
+        if operation != base.UNKNOWN_OPERATION:
+            parts.append('The %s failed%s.' % (
+                operation, ' [%s]' % op_ids[0] if op_ids else ''))
+        else:
+            parts.append('Anomaly: %s.' % masking.mask(anomaly.reason))
+        if suspects:
+            top = suspects[0]
+            parts.append('Most likely cause: %s%s in %s [%s].' % (
+                top.module, ' (%s)' % top.function if top.function else '',
+                top.service or 'an unknown service', top.citations[0]))
+        else:
+            parts.append('No code location could be inferred from the '
+                         'evidence.')
+        return ' '.join(parts)
+
+    def _chain(self, cites, context):
+        steps = []
+        seen = set()
+        for line in sorted(cites.lines,
+                           key=lambda x: (x['timestamp'] or 0.0)):
+            stream = line['stream']
+            if stream in seen:
+                continue
+            seen.add(stream)
+            first = line['text'].split('\n', 1)[0]
+            steps.append({'service': stream,
+                          'step': '%s: %s' % (stream, first[-200:]),
+                          'citations': [line['id']]})
+        return steps
+
+    def _next_steps(self, cites, anomaly, operation, suspects, matches):
+        steps = []
+        refs = []
+        if self.kb is not None:
+            query = ' '.join(filter(None, (
+                operation if operation != base.UNKNOWN_OPERATION else '',
+                'failed', suspects[0].module if suspects else '',
+                cites.lines[0]['text'][:300] if cites.lines else '')))
+            for entry, score in self.kb.search(
+                    query, k=3, kinds=(kb_mod.DOC, kb_mod.SIGNATURE)):
+                ident = cites.entry(entry, score)
+                if entry.kind == kb_mod.DOC:
+                    text = 'Read "%s" (%s).' % (entry.title, entry.ref)
+                else:
+                    text = 'Compare with the known gate failure %s.' % \
+                        entry.ref
+                steps.append({'text': text, 'citations': [ident]})
+                refs.append(entry.ref)
+        for entry, _score in matches[:2]:
+            ident = cites.entry(entry, _score)
+            refs.append(entry.ref)
+        if suspects:
+            top = suspects[0]
+            steps.insert(0, {
+                'text': 'Check %s%s in %s and the cited traceback.' % (
+                    top.module, ' (%s)' % top.function
+                    if top.function else '', top.service or 'its service'),
+                'citations': top.citations[:1]})
+        return steps, sorted(set(refs))

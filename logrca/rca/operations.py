@@ -1,0 +1,175 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The failed operation, inferred from log evidence only.
+
+An operation is what the user saw fail (PROTOCOL.md section 1): instance
+boot, volume create, volume attach, network setup, instance connectivity,
+identity and keys. It is read from the service logs: the API requests
+answered with an error status, and the words, loggers and traceback
+functions of the error records; past failures retrieved from the knowledge
+base add their (training) operations as votes.
+"""
+
+import collections
+import re
+
+from logrca.rca import base
+from logrca.rca import locations
+
+BOOT = 'instance boot'
+VOLUME_CREATE = 'volume create'
+VOLUME_ATTACH = 'volume attach'
+NETWORK = 'network setup'
+CONNECTIVITY = 'instance connectivity'
+IDENTITY = 'identity and keys'
+
+# An oslo.service / eventlet wsgi access line: "POST /v2.1/... HTTP/1.1"
+# status: 500 (nova) or "... HTTP/1.1" 500 (neutron, cinder, glance).
+_ACCESS_RE = re.compile(
+    r'"(?P<method>GET|POST|PUT|DELETE|PATCH|HEAD) (?P<path>\S+) HTTP/[\d.]+"'
+    r'\s+(?:status:\s*)?(?P<status>\d{3})')
+
+# (method, path pattern, operation) for mutating API calls, most specific
+# first.
+_ROUTES = (
+    ('POST', re.compile(r'/os-volume_attachments'), VOLUME_ATTACH),
+    ('POST', re.compile(r'/volumes/[^/]+/action'), VOLUME_ATTACH),
+    ('POST', re.compile(r'/attachments'), VOLUME_ATTACH),
+    ('POST', re.compile(r'/os-keypairs'), IDENTITY),
+    ('POST', re.compile(r'/v3/domains|/v3/projects|/v3/users'), IDENTITY),
+    ('POST', re.compile(r'/servers/[^/]+/action'), BOOT),
+    ('POST', re.compile(r'/servers/?(?:\?|$)'), BOOT),
+    ('POST', re.compile(r'/volumes/?(?:\?|$)'), VOLUME_CREATE),
+    ('POST', re.compile(r'/floatingips'), NETWORK),
+    ('PUT', re.compile(r'/routers/[^/]+/add_router_interface'), NETWORK),
+    ('POST', re.compile(r'/(?:networks|subnets|routers|security-groups|'
+                        r'security-group-rules|ports)'), NETWORK),
+    ('PUT', re.compile(r'/(?:networks|subnets|routers)/'), NETWORK),
+    ('DELETE', re.compile(r'/(?:networks|subnets|routers)/'), NETWORK),
+    ('GET', re.compile(r'/servers/detail|/servers/?(?:\?|$)'), BOOT),
+    ('GET', re.compile(r'/volumes/detail|/volumes/?(?:\?|$)'),
+     VOLUME_CREATE),
+)
+
+# Words of error records (message, logger, traceback functions) and the
+# operation they suggest, with a weight.
+_WORDS = (
+    (re.compile(r'attach|detach|initialize_connection|os-brick|connector|'
+                r'reserve_volume|iscsi|block_device_mapping', re.I),
+     VOLUME_ATTACH, 1.0),
+    (re.compile(r'spawn|build_and_run|schedul|NoValidHost|No valid host|'
+                r'_build_|claim|resource_tracker|libvirt|image|flavor|'
+                r'instance_|servers|placement|allocation', re.I), BOOT, 0.7),
+    (re.compile(r'create_volume|volume_create|CreateVolume|cinder\.volume|'
+                r'No valid backend|volume.flows|lvm|volume_type|'
+                r'cinder\.scheduler', re.I), VOLUME_CREATE, 0.9),
+    (re.compile(r'neutron\.plugins|ml2|subnet|network_create|'
+                r'create_network|router|security_group|segment|ipam|'
+                r'floating', re.I), NETWORK, 0.8),
+    (re.compile(r'dhcp|l3.agent|metadata|ovs|openvswitch|port_binding|'
+                r'binding:|vif|ssh|ping|connectivity', re.I), CONNECTIVITY,
+     0.5),
+    (re.compile(r'keypair|key_pair|keystone|domain|identity', re.I),
+     IDENTITY, 0.8),
+)
+
+
+def route(method, path):
+    """The operation a mutating (or listing) API call serves, or None."""
+    for want, pattern, operation in _ROUTES:
+        if method == want and pattern.search(path):
+            return operation
+    return None
+
+
+def failed_requests(records):
+    """API requests answered with status >= 400: list of (record, op)."""
+    found = []
+    for record in records:
+        if 'HTTP/' not in record.message:
+            continue
+        match = _ACCESS_RE.search(record.message)
+        if not match or int(match.group('status')) < 400:
+            continue
+        operation = route(match.group('method'), match.group('path'))
+        if operation:
+            found.append((record, operation))
+    return found
+
+
+def infer(records, kb_matches=(), kb_weight=1.0):
+    """The failed operation and the records backing it.
+
+    :param records: the context records (time order).
+    :param kb_matches: ``(entry, score)`` pairs of past failures retrieved
+        from the knowledge base; each votes for its operation.
+    :returns: ``(operation, scores, backing_records)``; ``operation`` is
+        :data:`logrca.rca.base.UNKNOWN_OPERATION` when nothing points
+        anywhere.
+    """
+    scores = collections.Counter()
+    backing = collections.defaultdict(list)
+    for n, (record, operation) in enumerate(failed_requests(records)):
+        # The first failed request weighs most: later ones are often
+        # consequences (a volume attach after a failed boot).
+        scores[operation] += 3.0 / (1 + n)
+        backing[operation].append(record)
+    errors = [r for r in records if r.is_error]
+    for n, record in enumerate(errors[:30]):
+        weight = 1.0 / (1 + 0.2 * n)
+        funcs = ' '.join(f[1] for f in locations.frames(record.extra[:120]))
+        text = ' '.join((record.logger or '', record.message[:400], funcs))
+        for pattern, operation, w in _WORDS:
+            hits = len(pattern.findall(text))
+            if hits:
+                scores[operation] += weight * w * min(hits, 3) / 3.0
+                if record not in backing[operation]:
+                    backing[operation].append(record)
+    for entry, score in kb_matches:
+        if entry.operation in base.OPERATIONS:
+            scores[entry.operation] += kb_weight * max(score, 0.0)
+    if not scores:
+        return base.UNKNOWN_OPERATION, scores, []
+    operation = scores.most_common(1)[0][0]
+    return operation, scores, backing.get(operation, [])
+
+
+def from_labels(assertion, api):
+    """The failed operation from the fault tables (harness use only).
+
+    The assertion when there is one, else the API call (PROTOCOL.md).
+    """
+    assertion = (assertion or '').strip().upper()
+    api = ' '.join((api or '').split()).lower()
+    by_assertion = {'FAILURE_INSTANCE_ACTIVE': BOOT,
+                    'FAILURE_VOLUME_CREATED': VOLUME_CREATE,
+                    'FAILURE_VOLUME_ATTACHED': VOLUME_ATTACH,
+                    'FAILURE_SSH': CONNECTIVITY}
+    if assertion in by_assertion:
+        return by_assertion[assertion]
+    for prefix, operation in (
+            ('openstack server create', BOOT), ('nova list', BOOT),
+            ('openstack server reboot', BOOT),
+            ('openstack server add volume', VOLUME_ATTACH),
+            ('openstack volume create', VOLUME_CREATE),
+            ('cinder list', VOLUME_CREATE),
+            ('openstack volume list', VOLUME_CREATE),
+            ('openstack network', NETWORK), ('openstack subnet', NETWORK),
+            ('openstack router', NETWORK),
+            ('openstack security group', NETWORK),
+            ('openstack floating ip', NETWORK),
+            ('openstack keypair', IDENTITY),
+            ('openstack domain', IDENTITY)):
+        if api.startswith(prefix):
+            return operation
+    return None
