@@ -27,14 +27,17 @@ class ConductorManager:
 
     :param conf: the ConfigOpts.
     :param dbapi: a :class:`logrca.db.api.Connection`.
+    :param notifier: optional :class:`logrca.conductor.notifier.Notifier`,
+        told about each anomaly stored for the first time.
     """
 
     # Keep in step with logrca.conductor.rpcapi.ConductorAPI.RPC_API_VERSION.
     target = oslo_messaging.Target(version='1.0')
 
-    def __init__(self, conf, dbapi):
+    def __init__(self, conf, dbapi, notifier=None):
         self.conf = conf
         self.dbapi = dbapi
+        self.notifier = notifier
         #: received, stored, duplicate and malformed anomalies so far.
         self.counters = collections.Counter()
 
@@ -73,4 +76,10 @@ class ConductorManager:
         if len(stored) != len(valid):
             LOG.debug('%d of %d anomalies were stored already',
                       len(valid) - len(stored), len(valid))
+        if stored and self.notifier is not None:
+            new = set(stored)
+            # Only after the commit, and only for the first delivery: a
+            # redelivered anomaly is not announced twice.
+            self.notifier.anomalies_stored(
+                [a for a in valid if a.uuid in new])
         return stored

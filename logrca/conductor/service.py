@@ -18,6 +18,8 @@ from oslo_log import log
 from oslo_service import service
 
 from logrca.conductor import manager as manager_mod
+from logrca.conductor import notifier as notifier_mod
+from logrca.conductor import retention
 from logrca.conductor import rpcapi
 from logrca.db import api as db_api
 from logrca.db import exceptions as db_exceptions
@@ -68,11 +70,16 @@ class ConductorService(service.Service):
         self.manager = None
         self.rpcserver = None
         self.transport = None
+        self.notifier = None
+        self.retention = None
 
     def start(self):
         super().start()
         self.dbapi = db_api.get_instance(self.conf)
-        self.manager = manager_mod.ConductorManager(self.conf, self.dbapi)
+        rpcapi.register_messaging_opts(self.conf)
+        self.notifier = notifier_mod.Notifier(self.conf)
+        self.manager = manager_mod.ConductorManager(
+            self.conf, self.dbapi, notifier=self.notifier)
         self.transport = rpcapi.get_rpc_transport(self.conf)
         target = oslo_messaging.Target(topic=self.conf.conductor.topic,
                                        server=self.conf.host)
@@ -80,10 +87,14 @@ class ConductorService(service.Service):
             self.transport, target, [self.manager],
             access_policy=oslo_messaging.DefaultRPCAccessPolicy)
         self.rpcserver.start()
+        self.retention = retention.RetentionTask(self.conf, self.dbapi)
+        self.retention.start()
         LOG.info('Conductor %s serving topic %s', self.conf.host,
                  self.conf.conductor.topic)
 
     def stop(self, graceful=True):
+        if self.retention is not None:
+            self.retention.stop()
         if self.rpcserver is not None:
             self.rpcserver.stop()
             self.rpcserver.wait()
@@ -91,6 +102,8 @@ class ConductorService(service.Service):
         if self.transport is not None:
             self.transport.cleanup()
             self.transport = None
+        if self.notifier is not None:
+            self.notifier.close()
         if self.dbapi is not None:
             self.dbapi.dispose()
         if self.manager is not None:
