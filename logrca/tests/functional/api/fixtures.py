@@ -14,8 +14,12 @@
 """Helpers of the API tests: configuration, sample anomalies, a server."""
 
 import os
+import pathlib
 import subprocess
 import sys
+
+import jsonschema
+import yaml
 
 from logrca import conf as logrca_conf
 from logrca.detectors import anomaly as anomaly_mod
@@ -102,3 +106,56 @@ class APIServer:
                 self._process.wait()
             self._process = None
             self._out.close()
+
+
+OPENAPI_PATH = (pathlib.Path(__file__).resolve().parents[4]
+                / 'doc' / 'api' / 'openapi.yaml')
+
+
+class OpenAPIDocument:
+    """The committed OpenAPI document, to check responses against.
+
+    OpenAPI 3.1 schemas are JSON Schema 2020-12, so jsonschema validates
+    them; ``$ref``s resolve against the whole document.
+    """
+
+    def __init__(self, path=OPENAPI_PATH):
+        with open(path) as f:
+            self.document = yaml.safe_load(f)
+
+    def _resolve(self, item):
+        while isinstance(item, dict) and '$ref' in item:
+            node = self.document
+            for part in item['$ref'].lstrip('#/').split('/'):
+                node = node[part]
+            item = node
+        return item
+
+    def check(self, method, template, response):
+        """Assert that ``response`` is one the document allows.
+
+        :param template: the path as written in the document, e.g.
+            ``/v1/anomalies/{anomaly_id}``.
+        """
+        operation = self.document['paths'][template][method.lower()]
+        status = str(response.status_code)
+        assert status in operation['responses'], (
+            '%s %s: status %s is not documented' % (method, template,
+                                                    status))
+        spec = self._resolve(operation['responses'][status])
+        media = response.headers.get('Content-Type', '').split(';')[0]
+        assert media in spec['content'], (
+            '%s %s %s: content type %s is not documented'
+            % (method, template, status, media))
+        schema = dict(spec['content'][media]['schema'])
+        schema['components'] = self.document['components']
+        body = (response.get_json() if media == 'application/json'
+                else response.get_data(as_text=True))
+        jsonschema.validate(body, schema,
+                            cls=jsonschema.Draft202012Validator,
+                            format_checker=jsonschema.FormatChecker())
+        for name, header in spec.get('headers', {}).items():
+            header = self._resolve(header)
+            assert name in response.headers, name
+            jsonschema.validate(response.headers[name], header['schema'])
+        return body
