@@ -25,6 +25,12 @@ import random
 
 from logrca.evaluation import dataset as dataset_mod
 
+#: Resolution of the service logs' clock (oslo.log writes milliseconds).
+#: The trigger_log has microseconds, so a line logged in the very
+#: millisecond of the activation reads up to 1 ms earlier than it; it still
+#: counts as at the activation.
+LOG_RESOLUTION = 0.001
+
 #: Figures that get bootstrap confidence intervals.
 CI_FIGURES = ('precision', 'recall', 'f1', 'false_alarm_rate',
               'silent_recall', 'latent_flag_rate')
@@ -64,7 +70,7 @@ class Outcome:
         if self.activation is None or self.label == dataset_mod.NEGATIVE:
             return self.raised[0] if self.raised else None
         for when in self.raised:
-            if when >= self.activation:
+            if when > self.activation - LOG_RESOLUTION:
                 return when
         return None
 
@@ -73,7 +79,8 @@ class Outcome:
         """Anomalies raised before the fault was activated."""
         if self.activation is None or self.label == dataset_mod.NEGATIVE:
             return 0
-        return sum(1 for when in self.raised if when < self.activation)
+        return sum(1 for when in self.raised
+                   if when <= self.activation - LOG_RESOLUTION)
 
     @property
     def delay(self):
@@ -81,7 +88,7 @@ class Outcome:
         first = self.first_counted
         if first is None or self.activation is None:
             return None
-        return first - self.activation
+        return max(0.0, first - self.activation)
 
 
 def _ratio(num, den):

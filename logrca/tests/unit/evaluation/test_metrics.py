@@ -97,3 +97,12 @@ def test_report_splits_per_campaign():
     assert got['per_campaign']['Nova']['recall'] == 1.0
     assert got['per_campaign']['Cinder']['recall'] == 0.0
     assert 'ci95' in got and 'ci95' in got['per_campaign']['Nova']
+
+
+def test_a_line_in_the_activation_millisecond_counts():
+    # trigger_log has microseconds, oslo.log milliseconds.
+    same_ms = _o('positive', [100.123], activation=100.123431)
+    assert same_ms.flagged and same_ms.delay == 0.0
+    assert same_ms.pre_activation == 0
+    before = _o('positive', [100.122], activation=100.123431)
+    assert not before.flagged and before.pre_activation == 1
