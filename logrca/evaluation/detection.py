@@ -208,10 +208,6 @@ class Harness:
             pipe.finish()
             yield from collector.drain()
 
-    def sessions_by_run(self, runs, miner):
-        """A list per run of its closed sessions (for calibration)."""
-        return [list(self.iter_sessions([run], miner)) for run in runs]
-
     def _bar(self, total, desc):
         if not self.progress:
             return None
@@ -304,29 +300,65 @@ def build_detector(conf, driver, model=None):
     return detector
 
 
-def train_detector(conf, harness, driver, data, split, miner, progress=None):
+def calibrate_detector(conf, harness, detector, data, tests, miner,
+                       target_far):
+    """Pick thresholds on the normal runs of ``tests`` (validation).
+
+    Each normal run is replayed with the detector's score maxima reset
+    (``reset_max()``); the per-run maxima (``max_seen``) go to
+    ``calibrate(run_maxima, target_far)``, which allows ``target_far`` of
+    the runs above threshold. Returns the thresholds, or None when the
+    driver is not calibrated this way.
+    """
+    if not (hasattr(detector, 'calibrate') and hasattr(detector, 'reset_max')
+            and tests):
+        return None
+    maxima = []
+    for run in harness.normal_runs(data, sorted(tests)):
+        detector.reset_max()
+        replay(conf, run, miner, [detector])
+        maxima.append(dict(detector.max_seen))
+    return detector.calibrate(maxima, target_far)
+
+
+def train_detector(conf, harness, driver, data, split, miner, progress=None,
+                   target_far=0.02):
     """Fit ``driver`` on the normal runs of ``split.train``.
 
-    Thresholds are calibrated on the normal runs of ``split.validation``
-    when the driver has a ``calibrate(sessions_by_run)`` method.
+    Thresholds are then calibrated on the normal runs of
+    ``split.validation`` (see :func:`calibrate_detector`). Labels are never
+    used: training and validation see normal runs only.
     """
     detector = pipeline_mod.load_detector(conf, driver)
     if not detector.trainable:
         return detector
+    started = time.monotonic()
     sessions = harness.iter_sessions(
         harness.normal_runs(data, sorted(split.train)), miner)
     detector.fit(sessions, progress)
-    calibrate = getattr(detector, 'calibrate', None)
-    if calibrate is not None and split.validation:
-        calibrate(harness.sessions_by_run(
-            list(harness.normal_runs(data, sorted(split.validation))),
-            miner))
+    LOG.info('Trained %s on %d test(s) in %.1f s', driver, len(split.train),
+             time.monotonic() - started)
+    calibrate_detector(conf, harness, detector, data, split.validation,
+                       miner, target_far)
     return detector
+
+
+def _model_info(detector):
+    """Thresholds and training summary of a detector, JSON-ready."""
+    info = {}
+    thresholds = getattr(detector, 'thresholds', None)
+    if isinstance(thresholds, dict):
+        info['thresholds'] = {k: (None if v in (float('inf'), float('-inf'))
+                                  else v) for k, v in thresholds.items()}
+    summary = getattr(detector, 'training_summary', None)
+    if summary:
+        info['training'] = summary
+    return info
 
 
 def evaluate(conf, driver, test_path, model=None, train_path=None,
              cv_path=None, cache_dir=None, progress=True, jobs=1,
-             resamples=1000, campaigns=None):
+             resamples=1000, campaigns=None, target_far=0.02):
     """Run one evaluation and return the JSON document.
 
     Exactly one of ``cv_path`` (3-fold CV on one folder) or ``test_path``
@@ -351,6 +383,7 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
             validation=train is not None)
         plan = [(train, data, split)]
     results = []
+    models = {}
     for train_data, test_data, split in plan:
         harness.prepare(test_data, split.test)
         miner = None if rule_only else load_miner(conf)
@@ -361,13 +394,15 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
         elif train_data is not None:
             harness.prepare(train_data, split.train | split.validation)
             detector = train_detector(conf, harness, driver, train_data,
-                                      split, miner)
+                                      split, miner, target_far=target_far)
         else:
             detector = build_detector(conf, driver)
             if detector.trainable:
                 raise detector_base.DetectorError(
                     'driver %s must be trained: give --model DIR or '
                     '--train PATH (or use --cv)' % driver)
+        if detector is not None:
+            models[split.name] = _model_info(detector)
         LOG.info('Scoring %s: %d test(s)', split.name, len(split.test))
         results.extend(harness.score(test_data, split.test, detector,
                                      miner, desc=split.name))
@@ -395,9 +430,11 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
         'parsing_driver': conf.parsing.driver,
         'detectors': {k: conf.detectors[k] for k in conf.detectors},
         'bootstrap_resamples': resamples,
+        'target_far': target_far,
         'raised_at': 'stream time when the pipeline returned the anomaly; '
                      'finish() anomalies at last record + session_window',
     }
+    doc['models'] = models
     doc['machine'] = machine()
     doc['seconds'] = round(time.monotonic() - started, 1)
     doc['records'] = sum(r['records'] for r in results)

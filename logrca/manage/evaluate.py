@@ -76,6 +76,10 @@ def _add_detection(actions):
     parser.add_argument('--bootstrap', type=int, default=1000,
                         help='Bootstrap resamples of the 95%% intervals '
                              '(0: none).')
+    parser.add_argument('--target-far', type=float, default=0.02,
+                        help='False-alarm rate allowed on the validation '
+                             'runs when thresholds are calibrated (with '
+                             '--train or --cv; default 0.02).')
     parser.add_argument('--no-progress', action='store_true',
                         help='Do not show progress bars.')
     parser.set_defaults(func=detection)
@@ -101,7 +105,7 @@ def detection(conf, args):
             train_path=args.train, cv_path=args.cv,
             cache_dir=args.cache_dir, progress=not args.no_progress,
             jobs=args.jobs, resamples=args.bootstrap,
-            campaigns=args.campaigns)
+            campaigns=args.campaigns, target_far=args.target_far)
     except (dataset.DatasetError, splits.SplitError,
             detector_base.DetectorError) as exc:
         print('logrca-manage evaluate detection: %s' % exc, file=sys.stderr)

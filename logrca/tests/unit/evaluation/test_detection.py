@@ -153,9 +153,20 @@ class Trainable(Spy):
 
     def fit(self, sessions, progress=None):
         self.fitted = [r for s in sessions for r in s.records]
+        self.thresholds = {'score': float('inf')}
 
-    def calibrate(self, sessions_by_run):
-        self.calibrated = sessions_by_run
+    def observe(self, record, sessions):
+        # The score is the number of ERROR records seen in the run.
+        self.max_seen['score'] += record.is_error
+        return super().observe(record, sessions)
+
+    def reset_max(self):
+        self.max_seen = {'score': 0}
+
+    def calibrate(self, run_maxima, target_far):
+        self.calibrated = (run_maxima, target_far)
+        self.thresholds = {'score': max(m['score'] for m in run_maxima)}
+        return self.thresholds
 
 
 def test_training_sees_normal_runs_of_training_tests_only(
@@ -178,11 +189,8 @@ def test_training_sees_normal_runs_of_training_tests_only(
     lines = {(r.stream, r.lineno) for r in got.fitted}
     assert len(lines) == 5
     assert not any(r.is_error for r in got.fitted)
-    assert len(got.calibrated) == 1
-    cal = [r for s in got.calibrated[0] for r in s.records]
     # Validation is test 2's normal round 2, which has one ERROR line.
-    assert sum(1 for r in {id(r): r for r in cal}.values()
-               if r.is_error) == 1
+    assert got.calibrated == ([{'score': 1}], 0.02)
 
 
 def test_untrained_learned_driver_is_refused(folder, tmp_path, monkeypatch):
