@@ -698,7 +698,7 @@ class Connection:
             total += deleted
             if deleted < _PURGE_CHUNK:
                 break
-        LOG.info('Purged %d anomalies raised before %s', total, cutoff)
+        LOG.debug('Purged %d anomalies raised before %s', total, cutoff)
         return total
 
     @_retry
