@@ -19,8 +19,8 @@ GROUP = cfg.OptGroup('agent', title='Detector agent options')
 opts = [
     cfg.ListOpt('log_files', default=[],
                 help='Glob patterns of oslo.log files to follow, e.g. '
-                     '/var/log/nova/*.log. New files matching a pattern are '
-                     'picked up while the agent runs.'),
+                     '``/var/log/nova/*.log``. New files matching a pattern '
+                     'are picked up while the agent runs.'),
     cfg.ListOpt('journal_units', default=[],
                 help='systemd units (e.g. devstack@n-cpu) or syslog '
                      'identifiers whose journal entries are followed.'),

@@ -40,8 +40,8 @@ opts = [
                help='Retries of a webhook POST after a connection error, a '
                     'timeout or an answer of 429, 500, 502, 503 or 504.'),
     cfg.FloatOpt('webhook_retry_backoff', default=0.5, min=0,
-                 help='Backoff factor between webhook retries: the n-th '
-                      'retry waits backoff * 2 ** (n - 1) seconds.'),
+                 help='Backoff factor between webhook retries: the retries '
+                      'wait backoff, 2 x backoff, 4 x backoff, ... seconds.'),
     cfg.StrOpt('webhook_secret', secret=True,
                help='When set, each webhook POST carries the header '
                     'X-Logrca-Signature: sha256=<HMAC-SHA256 of the body '
