@@ -54,7 +54,8 @@ manage replay "${paths[@]}"
 echo
 echo "== logrca-manage anomaly list"
 manage anomaly list --limit 20
-first=$(manage anomaly list --limit 1 --sort score:desc -f value -c id 2>/dev/null | head -1)
+first=$(manage anomaly list --limit 1 --sort score:desc --format json 2>/dev/null |
+        .venv/bin/python -c 'import json, sys; d = json.load(sys.stdin); print(d[0]["uuid"] if d else "")')
 if [ -n "$first" ]; then
     echo
     echo "== logrca-manage anomaly show $first"

@@ -15,7 +15,14 @@
 # oslo.service picks its backend when first imported, and oslo.messaging
 # imports oslo.service: select the threading backend (no eventlet) before
 # anything else can import either.
-from oslo_service import backend
+import warnings
+
+# oslo.service still depends on eventlet, and futurist imports it whenever
+# it is installed, which prints a deprecation warning on every command.
+# logrca runs on the threading backend and never uses eventlet.
+warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
+
+from oslo_service import backend  # noqa: E402
 
 try:
     backend.init_backend(backend.BackendType.THREADING)

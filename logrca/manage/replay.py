@@ -39,7 +39,7 @@ def add_parsers(subparsers):
                        'database, as a live agent and conductor would.')
     parser.add_argument('paths', nargs='+', metavar='PATH',
                         help='Log files or folders (plain, gz, bz2 or xz).')
-    parser.add_argument('--detector', action='append', dest='detectors',
+    parser.add_argument('--detector', action='append', dest='detector_names',
                         help='Detector driver (repeatable); default: '
                              '[agent] detectors.')
     parser.add_argument('--no-progress', action='store_true',
@@ -74,8 +74,9 @@ def _records(path, stream, max_line_length, stats):
         LOG.error('Cannot read %s: %s', path, exc)
         stats['unreadable_files'] += 1
     yield from reader.flush()
-    for key, value in reader.stats.items():
-        stats[key] += value
+    stats['lines'] += reader.stats.get('lines', 0)
+    for key in ('invalid_utf8', 'truncated'):
+        stats[key] += reader.stats.get(key, 0)
 
 
 def merged_records(files, max_line_length, stats):
@@ -140,7 +141,7 @@ def replay(conf, paths, detectors=None, progress=False):
 def run(conf, args):
     migration.upgrade(conf)
     try:
-        stats = replay(conf, args.paths, args.detectors,
+        stats = replay(conf, args.paths, args.detector_names,
                        progress=not args.no_progress)
     except FileNotFoundError as exc:
         print('logrca-manage replay: %s' % exc, file=sys.stderr)
