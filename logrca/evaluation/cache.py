@@ -234,10 +234,30 @@ class RecordCache:
             json.dump(summary, f)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(work, final)
+        self._prune(summary['archive'], final)
         LOG.info('Parsed %s round %d: %d files, %d lines, %d records in '
                  '%.1f s', campaign, round_, stats['files'], stats['lines'],
                  stats['records'], stats['seconds'])
         return stats
+
+    def _prune(self, archive, keep):
+        """Remove older caches of the same archive (another parser)."""
+        for name in os.listdir(self.root):
+            path = os.path.join(self.root, name)
+            if path == keep or not os.path.isdir(path):
+                continue
+            try:
+                with open(os.path.join(path, COMPLETE)) as f:
+                    old = json.load(f).get('archive')
+            except (OSError, ValueError):
+                continue
+            if old == archive:
+                LOG.info('Removing stale cache %s', path)
+                shutil.rmtree(path, ignore_errors=True)
+                try:
+                    os.unlink(path + '.lock')
+                except OSError:
+                    pass
 
     def summary(self, data, campaign, round_):
         """The counters written when an archive was cached."""

@@ -27,6 +27,7 @@ def add_parsers(subparsers):
         'evaluate', help='Measure quality figures as PROTOCOL.md says.')
     actions = parser.add_subparsers(title='Evaluations', dest='action')
     _add_detection(actions)
+    _add_sequences(actions)
     _add_parsing(actions)
 
 
@@ -158,4 +159,52 @@ def parsing(conf, args):
           % (doc['driver'], doc['dataset_version'], doc['grouping_accuracy'],
              doc['parsing_accuracy'], doc['templates'],
              doc['true_templates'], doc['lines_per_second']))
+    return 0
+
+
+# -- sequences (section 3) --------------------------------------------------
+
+def _add_sequences(actions):
+    parser = actions.add_parser(
+        'sequences',
+        help='Sequence-level figures on per-instance event-id sequences '
+             '(section 3).')
+    parser.add_argument('--driver', required=True,
+                        help='Detector driver (logrca.detectors).')
+    parser.add_argument('--data', required=True, metavar='PATH',
+                        help='Folder with openstack_train, '
+                             'openstack_test_normal and '
+                             'openstack_test_abnormal.')
+    parser.add_argument('--templates', metavar='FILE',
+                        help='Template file (default: '
+                             'PATH/../templates/OpenStack_templates.csv).')
+    parser.add_argument('--model', metavar='DIR',
+                        help='Score with this artifact instead of training '
+                             'on openstack_train.')
+    parser.add_argument('--target-far', type=float, default=0.02,
+                        help='False-alarm rate allowed on the training '
+                             'sequences when calibrating (default 0.02).')
+    parser.add_argument('--output', required=True, metavar='FILE.json',
+                        help='Where the JSON document goes ("-": stdout).')
+    parser.set_defaults(func=sequences)
+
+
+def sequences(conf, args):
+    """logrca-manage evaluate sequences ..."""
+    from logrca.detectors import base as detector_base
+    from logrca.evaluation import sequences as sequences_mod
+    try:
+        doc = sequences_mod.evaluate(
+            conf, args.driver, args.data, templates_path=args.templates,
+            model=args.model, target_far=args.target_far)
+    except (sequences_mod.SequenceError,
+            detector_base.DetectorError) as exc:
+        print('logrca-manage evaluate sequences: %s' % exc, file=sys.stderr)
+        return 1
+    _write(doc, args.output)
+    print('%s: P %s R %s F1 %s FAR %s (%d normal, %d abnormal, %.0f s)' % (
+        args.driver, *(_fmt(doc[k]) for k in (
+            'precision', 'recall', 'f1', 'false_alarm_rate')),
+        doc['runs']['test_normal'], doc['runs']['test_abnormal'],
+        doc['seconds']))
     return 0
