@@ -150,7 +150,8 @@ def explanation_payload(anomaly, explanation):
 
     :param explanation: dict with ``driver``, ``created_at`` and ``body``
         (as returned by the database API's ``explanation_get``), or the
-        body alone.
+        body alone: the dict of a :class:`logrca.rca.base.Explanation`
+        (``summary``, ``operation``, ``suspects``, ``confidence``...).
     """
     if isinstance(explanation, dict) and 'body' in explanation:
         driver = explanation.get('driver')
@@ -158,22 +159,24 @@ def explanation_payload(anomaly, explanation):
         body = explanation.get('body')
     else:
         driver, created_at, body = None, None, explanation
-    summary = None
-    causes = 0
-    if isinstance(body, dict):
-        summary = body.get('summary')
-        found = body.get('causes') or body.get('candidates') or ()
-        causes = len(found) if isinstance(found, (list, tuple)) else 0
-    elif isinstance(body, str):
-        summary = body
+    if hasattr(body, 'to_dict'):
+        body = body.to_dict()
+    if not isinstance(body, dict):
+        body = {'summary': body} if isinstance(body, str) else {}
+    suspects = body.get('suspects')
+    confidence = body.get('confidence')
     payload_anomaly = anomaly_payload(anomaly, evidence_lines=0)
     return versioned('ExplanationPayload', EXPLANATION_PAYLOAD_VERSION, {
         'anomaly_uuid': payload_anomaly['logrca_object.data']['uuid'],
-        'driver': driver,
+        'driver': driver or body.get('driver'),
         'created_at': _time(created_at) or timeutils.utcnow(
             with_timezone=True).isoformat(),
-        'summary': _text(summary) if summary is not None else None,
-        'cause_count': causes,
+        'summary': _text(body.get('summary')),
+        'operation': body.get('operation'),
+        'confidence': (float(confidence) if isinstance(
+            confidence, (int, float)) else None),
+        'suspect_count': (len(suspects) if isinstance(suspects, list)
+                          else 0),
         'anomaly': payload_anomaly,
     })
 

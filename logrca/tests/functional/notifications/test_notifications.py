@@ -122,7 +122,9 @@ def test_explanation_ready_reaches_listener(rabbit_conf, listener):
     explanation = {'driver': 'graph', 'created_at': None,
                    'body': {'summary': 'neutron port binding failed, '
                                        'token=%s' % SECRET,
-                            'causes': [{'service': 'neutron'}, {}]}}
+                            'operation': 'instance boot',
+                            'confidence': 0.75,
+                            'suspects': [{'service': 'neutron'}, {}]}}
     try:
         assert notifier_mod.notify_explanation_ready(conf, anomaly.to_dict(),
                                                      explanation)
@@ -133,7 +135,9 @@ def test_explanation_ready_reaches_listener(rabbit_conf, listener):
     data = payload['logrca_object.data']
     assert payload['logrca_object.name'] == 'ExplanationPayload'
     assert data['anomaly_uuid'] == anomaly.uuid
-    assert data['driver'] == 'graph' and data['cause_count'] == 2
+    assert data['driver'] == 'graph' and data['suspect_count'] == 2
+    assert data['operation'] == 'instance boot'
+    assert data['confidence'] == 0.75
     assert data['summary'].startswith('neutron port binding failed')
     assert SECRET not in data['summary']
     assert data['anomaly']['logrca_object.data']['evidence'] == []

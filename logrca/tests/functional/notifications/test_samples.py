@@ -74,7 +74,8 @@ def generated():
         'body': {'summary': 'neutron-server could not bind port '
                             '3d7e1b2a-9c4f-4e8d-b6a5-1f0e2d3c4b5a on '
                             'compute-1: the OVN agent of the host is down.',
-                 'causes': [{'service': 'neutron-server'}]}}
+                 'operation': 'instance boot', 'confidence': 0.8,
+                 'suspects': [{'service': 'neutron-server'}]}}
     return {
         'anomaly-create.json': _message(
             notifier.EVENT_ANOMALY_CREATE,
