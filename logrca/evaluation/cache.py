@@ -269,7 +269,8 @@ class RecordCache:
         """Records of one run: ``{stream: [LogRecord]}`` (file order)."""
         test = run_key.test
         if not self.is_built(data, test.campaign, run_key.round):
-            self.ensure(data, [(test.campaign, run_key.round)])
+            self.ensure(data, [(test.campaign, run_key.round)],
+                        progress=False)
         folder = os.path.join(self.folder(data, test.campaign,
                                           run_key.round), str(test.test_id))
         streams = {}
@@ -287,7 +288,7 @@ class RecordCache:
     def activation(self, data, test):
         """Fault activation time of a test (round 1 trigger_log) or None."""
         if not self.is_built(data, test.campaign, 1):
-            self.ensure(data, [(test.campaign, 1)])
+            self.ensure(data, [(test.campaign, 1)], progress=False)
         path = os.path.join(self.folder(data, test.campaign, 1),
                             str(test.test_id), TRIGGER)
         try:

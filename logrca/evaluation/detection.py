@@ -223,6 +223,7 @@ class Harness:
         :returns: list of dicts (one per run) with the harness's labels and
             what each system raised.
         """
+        self.prepare(data, tests)
         runs = data.runs(tests)
         bar = self._bar(len(runs), desc)
         results = []

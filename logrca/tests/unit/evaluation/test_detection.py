@@ -30,8 +30,9 @@ from logrca.tests.unit.evaluation import fixtures
 
 # Strings that would tell detection code which dataset, campaign, test or
 # round a run is.
-FORBIDDEN = ('Test_', 'round_', 'Nova/', 'dessertlab', '.tar.xz', '.out',
-             'trigger', 'foreground_wl', 'fip_info')
+FORBIDDEN = ('Test_', 'round_', 'Nova/', 'Cinder/', 'Neutron/', 'dessertlab',
+             '.tar.xz', '.bzip2.out', 'trigger_log', 'foreground_wl',
+             'fip_info')
 
 
 def _conf():
