@@ -140,7 +140,8 @@ class RecordReader:
         self.host = host
         self.stats = {'lines': 0, 'records': 0, 'unparsed': 0,
                       'invalid_utf8': 0, 'truncated': 0, 'json': 0,
-                      'binary': 0, 'continuation': 0, 'dropped': 0}
+                      'binary': 0, 'continuation': 0, 'dropped': 0,
+                      'blank': 0}
         self._warnings = 0
         self._last_ts = None
         self._ctx_cache = {}
@@ -194,6 +195,10 @@ class RecordReader:
                 if current is not None:
                     # A bare continuation line (traceback, dump, XML).
                     self._append(current, line)
+                    return []
+                if not line.strip():
+                    # A blank line before any record carries nothing.
+                    stats['blank'] += 1
                     return []
                 return self._unparsed(line, lineno)
 

@@ -16,6 +16,7 @@ import pathlib
 
 from drain3 import template_miner_config
 
+from logrca import conf as logrca_conf
 from logrca.parsing import masks
 
 INI = pathlib.Path(__file__).resolve().parents[4] / 'tools' / (
@@ -28,4 +29,8 @@ def test_drain3_reference_masks_like_logrca():
     assert [(i.pattern, i.mask_with) for i in config.masking_instructions] \
         == [(pattern, '*') for _name, pattern in masks.MASKS]
     assert (config.mask_prefix, config.mask_suffix) == ('<', '>')
-    assert config.drain_sim_th == 0.5 and config.drain_depth == 4
+    # Drain settings are the [parsing] defaults.
+    conf = logrca_conf.new_conf()
+    conf([], project='logrca', default_config_files=[])
+    assert config.drain_sim_th == conf.parsing.similarity_threshold
+    assert config.drain_depth == conf.parsing.depth

@@ -203,6 +203,7 @@ def test_json_format_from_oslo_log_formatter():
 def test_bad_input_becomes_unparsed_and_counted():
     good = (HDR + 'INFO a.b [-] fine\n').encode()
     lines = [
+        b'\n',
         b'garbage before any header\n',
         good,
         b'\x00\x01\x02binary\xff\xfe\n',
@@ -218,6 +219,7 @@ def test_bad_input_becomes_unparsed_and_counted():
     assert reader.stats['truncated'] == 1
     assert reader.stats['invalid_utf8'] == 2
     assert reader.stats['binary'] == 1
+    assert reader.stats['blank'] == 1 and reader.stats['lines'] == 7
     # Unparsed lines inherit the stream's last timestamp (none at first).
     assert recs[0].timestamp is None
     assert recs[2].timestamp == recs[1].timestamp
