@@ -19,6 +19,39 @@ GROUP = cfg.OptGroup('rca', title='Root-cause analysis options')
 opts = [
     cfg.StrOpt('driver', default='grounded',
                help='RCA driver (stevedore namespace logrca.rca).'),
+    cfg.StrOpt('kb_path', default='$state_path/kb',
+               help='Folder of the knowledge-base index written by '
+                    '"logrca-manage kb build".'),
+    cfg.StrOpt('docs_path',
+               help='Folder of operator troubleshooting docs (RST) '
+                    'indexed by "kb build".'),
+    cfg.StrOpt('queries_path',
+               help='elastic-recheck queries (JSON lines with '
+                    'launchpad_bug and query) indexed by "kb build".'),
+    cfg.FloatOpt('context_before', default=60.0, min=0.0,
+                 help='Log seconds of context gathered before an '
+                      'anomaly\'s first evidence.'),
+    cfg.FloatOpt('context_after', default=30.0, min=0.0,
+                 help='Log seconds of context gathered after an anomaly '
+                      'was raised.'),
+    cfg.IntOpt('context_max_records', default=200, min=10,
+               help='Most related records kept as context.'),
+    cfg.StrOpt('model_path',
+               help='Local folder of a causal or seq2seq language model '
+                    'for the "transformers" driver (never downloaded).'),
+    cfg.IntOpt('max_new_tokens', default=256, min=1,
+               help='Longest generated answer, in tokens.'),
+    cfg.StrOpt('endpoint',
+               help='Base URL of an OpenAI-compatible API for the '
+                    '"openai" driver, e.g. http://127.0.0.1:8000/v1.'),
+    cfg.StrOpt('model', default='default',
+               help='Model name sent to the OpenAI-compatible API.'),
+    cfg.StrOpt('api_key', secret=True,
+               help='API key of the OpenAI-compatible endpoint.'),
+    cfg.FloatOpt('timeout', default=30.0, min=0.1,
+                 help='Timeout of one HTTP request, in seconds.'),
+    cfg.IntOpt('retries', default=2, min=0,
+               help='Retries of a failed HTTP request.'),
 ]
 
 

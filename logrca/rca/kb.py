@@ -26,6 +26,7 @@ when the encoder cannot be loaded. ``logrca-manage kb build`` writes the
 index to ``[rca] kb_path``.
 """
 
+import collections
 import dataclasses
 import json
 import os
@@ -306,6 +307,17 @@ class Encoder:
         self.model.eval()
         self.max_length = max_length
         self.batch_size = batch_size
+        self._cache = collections.OrderedDict()
+
+    def encode_one(self, text):
+        """The vector of one query, memoised (queries repeat)."""
+        vec = self._cache.get(text)
+        if vec is None:
+            vec = self.encode([text])[0]
+            self._cache[text] = vec
+            if len(self._cache) > 256:
+                self._cache.popitem(last=False)
+        return vec
 
     def encode(self, texts):
         """Vectors (n x 384, float32, unit length) of ``texts``."""
@@ -430,7 +442,7 @@ class KnowledgeBase:
         lexical = lexical / top if top > 0 else lexical
         if self.encoder is not None and self.vectors is not None and \
                 len(self.vectors) == len(self.entries):
-            qvec = self.encoder.encode([query])[0]
+            qvec = self.encoder.encode_one(query)
             dense = self.vectors @ qvec
             score = dense_weight * dense + (1 - dense_weight) * lexical
         else:
