@@ -29,6 +29,9 @@ def add_parsers(subparsers):
     _add_detection(actions)
     _add_sequences(actions)
     _add_parsing(actions)
+    # Root-cause analysis (section 1); the command lives with the RCA code.
+    from logrca.manage import rca as rca_cmd
+    rca_cmd.add_evaluate_parser(actions)
 
 
 def _write(doc, output):
