@@ -29,6 +29,9 @@ opts = [
     cfg.BoolOpt('new_template_alarm', default=False,
                 help='Baseline: raise an anomaly for a WARNING or worse '
                      'record whose template was never seen before.'),
+    cfg.ListOpt('ensemble_members', default=['deeplog', 'autoencoder'],
+                help='Detector drivers the ensemble driver combines; an '
+                     'anomaly of any member is raised.'),
 ]
 
 

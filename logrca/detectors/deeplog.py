@@ -73,7 +73,7 @@ class DeepLogDetector(learned.LearnedDetector):
     name = 'deeplog'
     FAMILIES = ('sequence', 'timing', 'flow')
     PREDICTION_CACHE = 200000
-    KEEP_TOP = 48
+    MAX_TOP_NLL = math.log(20.0)
 
     def __init__(self, conf, load=True):
         self.window = 10
@@ -198,32 +198,31 @@ class DeepLogDetector(learned.LearnedDetector):
 
     # -- scoring ----------------------------------------------------------
 
-    def _predict(self, windows):
-        """Fill the cache for ``windows`` (tuples of key ids), batched."""
-        if len(self._pred_cache) + len(windows) > self.PREDICTION_CACHE:
-            self._pred_cache.clear()
+    def _predict(self, window):
+        """Log-probabilities of the next key after ``window``."""
         with torch.inference_mode():
-            x = torch.tensor(windows, dtype=torch.long, device=self.device)
-            logp = torch.log_softmax(self.net(x), dim=-1)
-            top = torch.topk(logp, self.KEEP_TOP, dim=-1)
-        values = top.values.cpu().tolist()
-        indices = top.indices.cpu().tolist()
-        for window, vals, idxs in zip(windows, values, indices):
-            self._pred_cache[window] = (
-                frozenset(idxs[:self.top_g]), dict(zip(idxs, vals)),
-                vals[-1])
+            x = torch.tensor([window], dtype=torch.long, device=self.device)
+            return torch.log_softmax(self.net(x), dim=-1)[0].cpu()
 
     def sequence_score(self, window, kid):
-        """Negative log-likelihood of ``kid`` after ``window`` (0 in top g)."""
-        hit = self._pred_cache.get(window)
-        if hit is None:
-            self._predict([window])
-            hit = self._pred_cache[window]
-        top, logps, floor = hit
-        if kid in top:
-            return 0.0
-        # Keys below the kept top share at most the floor's probability.
-        return -logps.get(kid, floor - math.log(2.0))
+        """Negative log-likelihood of ``kid`` after ``window`` (0 in top g).
+
+        Both the top-g set of a window and the score of a (window, key)
+        pair are cached: the LSTM runs only for pairs not seen before.
+        """
+        pair = (window, kid)
+        score = self._pred_cache.get(pair)
+        if score is None:
+            if len(self._pred_cache) >= self.PREDICTION_CACHE:
+                self._pred_cache.clear()
+            logp = self._predict(window)
+            top = set(torch.topk(logp, self.top_g).indices.tolist())
+            nll = -float(logp[kid])
+            # In the top g and not negligible (a small vocabulary puts
+            # every key in the top g).
+            score = 0.0 if kid in top and nll < self.MAX_TOP_NLL else nll
+            self._pred_cache[pair] = score
+        return score
 
     def _state(self, session):
         st = session.state.get(self.name)

@@ -457,6 +457,8 @@ class LearnedDetector(base.Detector):
             'session_kinds': dict(collections.Counter(s.kind for s in seqs)),
         }
         self.thresholds = dict.fromkeys(self.FAMILIES, math.inf)
+        import torch
+        torch.manual_seed(0)
         return self._fit(seqs, progress=progress, epochs=epochs,
                          time_budget=time_budget)
 

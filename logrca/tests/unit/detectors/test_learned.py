@@ -1,0 +1,249 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Unit tests of the learned detectors on synthetic request sessions."""
+
+import json
+import math
+import os
+import random
+
+import pytest
+import torch
+
+from logrca import conf as conf_mod
+from logrca.agent import pipeline
+from logrca.detectors import artifact
+from logrca.detectors import autoencoder
+from logrca.detectors import base
+from logrca.detectors import deeplog
+from logrca.detectors import learned
+from logrca.parsing import records
+
+torch.set_num_threads(1)
+
+STEPS = [
+    ('INFO', 'nova.api', 'POST /v2.1/servers accepted for %s'),
+    ('DEBUG', 'nova.scheduler', 'Selected host node-%d for request'),
+    ('DEBUG', 'nova.compute.manager', 'Starting instance build %s'),
+    ('INFO', 'nova.virt.libvirt', 'Creating image for %s'),
+    ('INFO', 'nova.compute.manager', 'Took %.1f seconds to spawn the '
+                                     'instance on the hypervisor.'),
+    ('INFO', 'nova.compute.manager', 'Took %.1f seconds to build instance.'),
+]
+
+
+@pytest.fixture
+def conf(tmp_path):
+    c = conf_mod.new_conf()
+    c([], project='logrca')
+    c.set_override('model_dir', str(tmp_path / 'models'), 'detectors')
+    c.set_override('device', 'cpu', 'detectors')
+    c.set_override('session_window', 30, 'agent')
+    return c
+
+
+def _request(rng, start, rid, broken=None):
+    out = []
+    t = start
+    for i, (level, logger, text) in enumerate(STEPS):
+        if broken == 'stop' and i == 4:
+            break
+        if broken == 'error' and i == 3:
+            out.append(records.LogRecord(
+                stream='nova-compute', timestamp=t, level='ERROR',
+                logger='nova.compute.manager', request_id=rid,
+                message='Instance failed to spawn: libvirtError %d' % i))
+            break
+        value = rng.uniform(5, 8) if 'Took' in text else rng.randint(1, 9)
+        if broken == 'slow' and i == 4:
+            value = 400.0
+        out.append(records.LogRecord(
+            stream='nova-compute', timestamp=t, level=level, logger=logger,
+            request_id=rid, message=text % value))
+        t += rng.uniform(0.5, 2.0)
+    return out
+
+
+def _stream(n, seed=0, broken=None, start=1000.0):
+    rng = random.Random(seed)
+    recs = []
+    for i in range(n):
+        kind = broken if (broken and i == n // 2) else None
+        recs.extend(_request(rng, start + i * 10.0,
+                             'req-%08d-%d' % (i, seed), kind))
+    recs.sort(key=lambda r: r.timestamp)
+    # A quiet heartbeat keeps log time moving (expiry of idle sessions).
+    t = start
+    last = recs[-1].timestamp + 120
+    while t < last:
+        recs.append(records.LogRecord(
+            stream='nova-compute', timestamp=t, level='DEBUG',
+            logger='oslo_service.periodic_task',
+            message='Running periodic task ComputeManager._heartbeat'))
+        t += 5.0
+    recs.sort(key=lambda r: r.timestamp)
+    return recs
+
+
+def _sessions(conf, recs):
+    closed = []
+
+    class Collect(base.Detector):
+        name = 'collect'
+
+        def observe(self, record, sessions):
+            return []
+
+        def on_session_closed(self, session):
+            closed.append(session)
+            return []
+
+    pipe = pipeline.Pipeline(conf, None, [Collect(conf)])
+    for r in recs:
+        pipe.process(r)
+    pipe.finish()
+    return closed
+
+
+def _replay(conf, det, recs):
+    det.reset_max()
+    pipe = pipeline.Pipeline(conf, None, [det])
+    found = []
+    for r in recs:
+        found.extend(pipe.process(r))
+    found.extend(pipe.finish())
+    return found, dict(det.max_seen)
+
+
+def _trained(conf, cls, **kw):
+    det = cls(conf, load=False)
+    det.fit(_sessions(conf, _stream(60, seed=1)), **kw)
+    maxima = [_replay(conf, det, _stream(20, seed=s))[1] for s in (2, 3, 4)]
+    det.calibrate(maxima, 0.0)
+    return det
+
+
+def test_normalise_masks_variable_parts():
+    a = learned.normalise('[instance: 1b2c3d4e-1111-2222-3333-444455556666]'
+                          ' Took 12.3 seconds to spawn on 10.0.0.5')
+    b = learned.normalise('[instance: 0b2c3d4e-1111-2222-3333-444455556667]'
+                          ' Took 7 seconds to spawn on 10.0.0.77')
+    assert a == b
+    assert learned.numbers('req-0b2c3d4e-1111-2222-3333-444455556667 '
+                           'Took 7.5 seconds') == [7.5]
+
+
+def test_deeplog_flags_error_missing_step_and_slow_step(conf):
+    det = _trained(conf, deeplog.DeepLogDetector, epochs=15)
+    normal, _ = _replay(conf, det, _stream(20, seed=9))
+    assert normal == []
+    err, _ = _replay(conf, det, _stream(20, seed=10, broken='error'))
+    assert err and err[0].detector == 'deeplog'
+    assert 'unexpected' in err[0].reason
+    stop, _ = _replay(conf, det, _stream(20, seed=11, broken='stop'))
+    assert any('missing' in a.reason for a in stop), [a.reason for a in stop]
+    # Raised in log time, before the session window closed the session.
+    missing = [a for a in stop if 'missing' in a.reason][0]
+    assert missing.raised_at - missing.end_time < 30
+    slow, _ = _replay(conf, det, _stream(20, seed=12, broken='slow'))
+    assert any(a.reason.startswith('unusual value') for a in slow)
+
+
+def test_artifact_round_trip_keeps_scores(conf, tmp_path):
+    det = _trained(conf, deeplog.DeepLogDetector, epochs=5)
+    path = str(tmp_path / 'dl')
+    det.save(path)
+    meta = json.load(open(os.path.join(path, artifact.METADATA)))
+    assert meta['driver'] == 'deeplog'
+    assert meta['format_version'] == artifact.FORMAT_VERSION
+    assert 'vocabulary' in meta and meta['training']['sessions'] > 0
+    other = deeplog.DeepLogDetector(conf, load=False)
+    other.load(path)
+    assert other.thresholds == det.thresholds
+    recs = _stream(10, seed=5, broken='error')
+    a, ma = _replay(conf, det, recs)
+    b, mb = _replay(conf, other, recs)
+    assert [x.reason for x in a] == [x.reason for x in b]
+    assert ma == pytest.approx(mb)
+
+
+def test_artifact_version_and_driver_mismatch(conf, tmp_path):
+    det = _trained(conf, autoencoder.AutoencoderDetector, epochs=3)
+    path = str(tmp_path / 'ae')
+    det.save(path)
+    with pytest.raises(artifact.ArtifactError, match='not .deeplog'):
+        deeplog.DeepLogDetector(conf, load=False).load(path)
+    mpath = os.path.join(path, artifact.METADATA)
+    meta = json.load(open(mpath))
+    meta['format_version'] = 999
+    json.dump(meta, open(mpath, 'w'))
+    with pytest.raises(artifact.ArtifactError, match='format version 999'):
+        autoencoder.AutoencoderDetector(conf, load=False).load(path)
+    with pytest.raises(artifact.ArtifactError, match='no detector artifact'):
+        autoencoder.AutoencoderDetector(conf, load=False).load(
+            str(tmp_path / 'missing'))
+
+
+def test_agent_loads_artifact_from_model_dir(conf):
+    det = _trained(conf, deeplog.DeepLogDetector, epochs=3)
+    det.save(os.path.join(conf.detectors.model_dir, 'deeplog'))
+    live = pipeline.load_detector(conf, 'deeplog')
+    assert live.trained and live.thresholds == det.thresholds
+
+
+def test_untrained_and_tiny_training_set_are_clear_errors(conf):
+    det = deeplog.DeepLogDetector(conf, load=False)
+    with pytest.raises(base.DetectorError, match='at least 10 sessions'):
+        det.fit([])
+    with pytest.raises(base.DetectorError, match='at least 10 sessions'):
+        det.fit(_sessions(conf, _stream(2))[:3])
+    rec = _stream(1)[0]
+    with pytest.raises(base.DetectorError, match='detector train'):
+        det.observe(rec, [])
+
+
+def test_autoencoder_flags_odd_session(conf):
+    det = _trained(conf, autoencoder.AutoencoderDetector, epochs=40)
+    normal, _ = _replay(conf, det, _stream(20, seed=9))
+    odd, maxima = _replay(conf, det, _stream(20, seed=10, broken='error'))
+    assert normal == []
+    assert odd and odd[0].detector == 'autoencoder'
+    assert not math.isinf(det.thresholds['reconstruction'])
+
+
+def test_logbert_trains_and_maps_unseen_templates(conf, tmp_path):
+    from logrca.detectors import logbert
+    det = _trained(conf, logbert.LogBERTDetector, epochs=4)
+    err, _ = _replay(conf, det, _stream(20, seed=10, broken='error'))
+    assert err and err[0].detector == 'logbert'
+    # An unseen wording of a known step maps to that step's key; an
+    # unseen error maps to the unknown error key.
+    known = det.vocab.index[learned.key_text(_stream(1)[1])]
+    variant = records.LogRecord(
+        stream='nova-compute', timestamp=1.0, level='INFO',
+        logger='nova.compute.manager',
+        message='Took 5.0 seconds to spawn the instance on hypervisor.')
+    text = learned.key_text(variant)
+    assert text not in det.vocab.index
+    mapped = det.lookup(text)
+    assert det.vocab.keys[mapped].endswith('on the hypervisor.')
+    assert det.lookup('ERROR nova.compute.manager Disk quota gone') == \
+        learned.UNK_ERR
+    assert known != learned.UNK
+    path = str(tmp_path / 'lb')
+    det.save(path)
+    other = logbert.LogBERTDetector(conf, load=False)
+    other.load(path)
+    recs = _stream(10, seed=5, broken='error')
+    assert _replay(conf, det, recs)[1] == pytest.approx(
+        _replay(conf, other, recs)[1], rel=1e-4)
