@@ -45,6 +45,8 @@ LOG = log.getLogger(__name__)
 # Bump when the layout of the cache changes.
 CACHE_VERSION = 1
 COMPLETE = 'complete.json'
+# Caches of an archive by an older parser are removed after this long.
+STALE_AFTER = 12 * 3600
 TRIGGER = 'trigger.json'
 _FIELDS = tuple(f.name for f in dataclasses.fields(records_mod.LogRecord))
 # Modules whose source decides what records a line gives.
@@ -241,7 +243,12 @@ class RecordCache:
         return stats
 
     def _prune(self, archive, keep):
-        """Remove older caches of the same archive (another parser)."""
+        """Remove old caches of the same archive made by another parser.
+
+        Only those written more than :data:`STALE_AFTER` seconds ago go:
+        an evaluation started before the parser changed may still be
+        reading a newer one.
+        """
         for name in os.listdir(self.root):
             path = os.path.join(self.root, name)
             if path == keep or not os.path.isdir(path):
@@ -249,9 +256,11 @@ class RecordCache:
             try:
                 with open(os.path.join(path, COMPLETE)) as f:
                     old = json.load(f).get('archive')
+                age = time.time() - os.path.getmtime(
+                    os.path.join(path, COMPLETE))
             except (OSError, ValueError):
                 continue
-            if old == archive:
+            if old == archive and age > STALE_AFTER:
                 LOG.info('Removing stale cache %s', path)
                 shutil.rmtree(path, ignore_errors=True)
                 try:

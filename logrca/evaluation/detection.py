@@ -439,5 +439,8 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
     doc['machine'] = machine()
     doc['seconds'] = round(time.monotonic() - started, 1)
     doc['records'] = sum(r['records'] for r in results)
+    doc['runs_without_records'] = sorted(
+        '%s/round_%d' % (r['test'], r['round']) for r in results
+        if not r['records'])
     doc['per_run'] = per_run(results, systems)
     return doc
