@@ -152,6 +152,12 @@ def split_member(name):
     return TestKey(match.group(1), int(match.group(2))), match.group(3)
 
 
+def is_dataset_folder(path):
+    """Whether ``path`` looks like a fault-injection folder."""
+    return os.path.isdir(os.path.join(path, 'logs')) and any(
+        os.path.exists(os.path.join(path, t)) for t in TABLES.values())
+
+
 class Dataset:
     """A folder laid out like ``dessertlab-openstack-fault-injection``.
 

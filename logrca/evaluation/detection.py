@@ -250,6 +250,28 @@ class Harness:
         return results
 
 
+def training_sessions(conf, path, tests=None, miner=None, cache_dir=None,
+                      progress=True):
+    """Closed sessions of the normal runs of a fault-injection folder.
+
+    For ``Detector.fit(sessions, progress)`` (e.g. ``logrca-manage detector
+    train --data PATH``): the round-2 ``NO_FAILURE`` runs of ``tests``
+    (default: all tests of the folder), replayed as anonymous streams
+    through the pipeline, run by run. Faulty and latent runs never train.
+
+    :param tests: :class:`~logrca.evaluation.dataset.TestKey` objects or
+        strings like ``Nova/Test_12``.
+    """
+    data = dataset_mod.Dataset(path)
+    keys = [dataset_mod.TestKey.parse(t) if isinstance(t, str) else t
+            for t in (tests if tests is not None else data.test_keys())]
+    harness = Harness(conf, cache_mod.RecordCache(
+        cache_dir, max_line_length=conf.agent.max_line_length),
+        progress=progress)
+    harness.prepare(data, keys)
+    yield from harness.iter_sessions(harness.normal_runs(data, keys), miner)
+
+
 def outcomes(results, system):
     """Per-run results to :class:`~logrca.evaluation.metrics.Outcome`."""
     found = []

@@ -243,3 +243,15 @@ def test_command_rejects_bad_arguments(folder, tmp_path, capsys):
                         out, '--cache-dir', str(tmp_path / 'c'),
                         '--no-progress']) == 1
     assert 'both' in capsys.readouterr().err
+
+
+def test_training_sessions_come_from_normal_runs_only(folder, tmp_path):
+    assert dataset.is_dataset_folder(folder)
+    assert not dataset.is_dataset_folder(str(tmp_path))
+    got = list(detection.training_sessions(
+        _conf(), folder, ['Nova/Test_1', 'Nova/Test_6'],
+        cache_dir=tmp_path / 'c', progress=False))
+    lines = {(r.stream, r.lineno) for s in got for r in s.records}
+    # Test 1 round 2 only: test 6's round 2 failed, round 1 is faulty.
+    assert len(lines) == 5
+    assert {s.kind for s in got} >= {'request', 'window'}
