@@ -509,7 +509,8 @@ class Connection:
             stmt = stmt.order_by(order)
         if marker is None:
             return stmt
-        row = session.scalars(sa.select(model).where(
+        row = session.execute(sa.select(*[
+            getattr(model, key) for key in keys]).where(
             model.uuid == str(marker))).first()
         if row is None:
             raise exceptions.InvalidMarker('marker %s not found' % marker)
@@ -561,13 +562,15 @@ class Connection:
             raise exceptions.InvalidParameter(
                 'limit must be a non-negative integer')
         with self._reader() as session:
-            stmt = self._apply_filters(session, sa.select(models.Anomaly),
-                                       filters)
+            # Core rows, not ORM objects: no identity map nor instance
+            # state for a page that is only turned into dicts.
+            stmt = self._apply_filters(
+                session, sa.select(models.Anomaly.__table__), filters)
             stmt = self._order_and_page(session, stmt, sort_keys, sort_dirs,
                                         marker)
             if limit is not None:
                 stmt = stmt.limit(limit)
-            return [anomaly_to_dict(row) for row in session.scalars(stmt)]
+            return [anomaly_to_dict(row) for row in session.execute(stmt)]
 
     def anomaly_count(self, filters=None):
         """Number of anomalies matching ``filters`` (as anomaly_get_all)."""
