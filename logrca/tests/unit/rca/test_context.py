@@ -1,0 +1,104 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Tests of context enrichment and the project filter."""
+
+import unittest
+
+from logrca.parsing import records as records_mod
+from logrca.rca import context
+from logrca.tests.unit.rca import scenario as sc
+
+
+class TestBufferSource(unittest.TestCase):
+
+    def test_window_is_bounded_and_ordered(self):
+        recs = sc.boot_failure()
+        source = context.BufferSource(recs, maxlen=4)
+        self.assertEqual(4, len(source))
+        got = source.window(sc.T0 + 2.0, sc.T0 + 2.6)
+        self.assertEqual([22, 30, 40], [r.lineno for r in got])
+
+
+class TestGather(unittest.TestCase):
+
+    def setUp(self):
+        self.recs = sc.boot_failure()
+        self.source = context.BufferSource(self.recs)
+        self.anomaly = sc.anomaly_for(self.recs)
+
+    def test_related_first_error_traceback(self):
+        ctx = context.gather(self.anomaly, self.source)
+        self.assertEqual('Instance failed to spawn',
+                         ctx.first_error.message.split('] ')[1])
+        self.assertIs(ctx.traceback, ctx.first_error)
+        self.assertIn(sc.REQ_COMPUTE, ctx.request_ids)
+        self.assertIn(sc.INSTANCE, ctx.instance_ids)
+        ranked = ctx.ranked()
+        # The anomaly's own evidence line ranks first.
+        self.assertIs(ranked[0][0], ctx.first_error)
+        # The other project's line is ranked below every related line.
+        scores = {r.lineno: s for r, s in ranked}
+        self.assertLess(scores[30], scores[21])
+
+    def test_bounded(self):
+        many = [sc.record(i * 0.01, 'nova-api', 'INFO', 'nova.api', 'x%d' % i,
+                          lineno=100 + i) for i in range(500)]
+        source = context.BufferSource(sorted(
+            many + self.recs, key=lambda r: r.timestamp))
+        ctx = context.gather(self.anomaly, source, max_records=25)
+        self.assertEqual(25, len(ctx.records))
+        self.assertIn(ctx.first_error, ctx.records)
+        self.assertEqual(sorted(r.timestamp for r in ctx.records),
+                         [r.timestamp for r in ctx.records])
+
+    def test_missing_step_from_model_of_normal(self):
+        class Normal:
+            def next_template(self, records):
+                return 'Took <*> seconds to spawn the instance'
+        ctx = context.gather(self.anomaly, self.source,
+                             normal_model=Normal())
+        self.assertEqual('Took <*> seconds to spawn the instance',
+                         ctx.missing_step)
+
+    def test_notifications_are_related(self):
+        note = sc.record(2.1, 'notifications', 'INFO', None,
+                         'compute.instance.create.error', sc.REQ_COMPUTE,
+                         sc.PROJECT, sc.INSTANCE, lineno=1)
+        note.kind = records_mod.NOTIFICATION
+        source = context.BufferSource(sorted(
+            self.recs + [note], key=lambda r: r.timestamp))
+        ctx = context.gather(self.anomaly, source)
+        self.assertEqual([note], ctx.notifications)
+
+
+class TestProjectFilter(unittest.TestCase):
+
+    def test_other_projects_lines_are_never_shown(self):
+        recs = sc.boot_failure()
+        shown = context.filter_for_project(recs, sc.PROJECT)
+        self.assertTrue(shown)
+        for r in shown:
+            self.assertIn(r.project_id, (None, sc.PROJECT))
+            self.assertNotIn('secret-other-project-line', r.message)
+        # An admin (no project) sees everything.
+        self.assertEqual(len(recs), len(context.filter_for_project(
+            recs, None)))
+
+    def test_instance_of_another_project_is_hidden(self):
+        owner = sc.record(0, 'nova-compute', 'INFO', 'nova.compute.manager',
+                          'x', project_id=sc.OTHER_PROJECT,
+                          instance_id=sc.OTHER_INSTANCE)
+        orphan = sc.record(1, 'nova-compute', 'INFO', 'nova.compute.manager',
+                           'periodic task', instance_id=sc.OTHER_INSTANCE)
+        self.assertEqual([], context.filter_for_project([owner, orphan],
+                                                         sc.PROJECT))
