@@ -44,8 +44,28 @@ _WILDCARDS = re.compile(r'<\*>(?:[^\sA-Za-z0-9<]*<\*>)+')
 _WORD = re.compile(r'[A-Za-z]+[.,:;!?]?$')
 
 
+# Most new tokens are one id or number, maybe quoted or followed by
+# punctuation: those are told apart by one anchored match of the core.
+_SIMPLE = re.compile(
+    r'(?:req-)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
+    r'[0-9a-fA-F]{12}|[-+]?\d+(?:\.\d+)?[A-Za-z%]*|[0-9a-fA-F]{32}|'
+    r'0x[0-9a-fA-F]+|\d\d:\d\d:\d\d(?:\.\d+)?|'
+    r'\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d:\d\d(?:\.\d+)?Z?)?|'
+    r'\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d+)?')
+_PUNCT = '\'"()[]{},;:.<>'
+_HAS_VARIABLE = re.compile(r'[\d/]')
+
+
 def mask_token(token):
     """The token with its variable parts replaced by ``<*>``."""
+    if _HAS_VARIABLE.search(token) is None:
+        # No digit and no path: only an all-letter hex id or MAC could be
+        # variable, and those are too rare to pay the regexes for.
+        return token
+    core = token.strip(_PUNCT)
+    if core and _SIMPLE.fullmatch(core) is not None:
+        start = token.find(core)
+        return token[:start] + WILDCARD + token[start + len(core):]
     masked = _VARIABLE.sub(WILDCARD, token)
     for ch in masked:
         if ch.isdigit():
@@ -147,8 +167,14 @@ class ShapeParser(base.TemplateMiner):
     def add(self, message):
         hit = self._messages.get(message)
         if hit is not None:
-            cluster, params = hit
+            cluster, variables, params = hit
             cluster.size += 1
+            if variables is not cluster.variables:
+                # The template widened since: take the parameters anew.
+                tokens = message.split()
+                params = [tokens[i] for i in cluster.variables]
+                self._messages[message] = (cluster, cluster.variables,
+                                           params)
             return cluster.id, cluster.template, list(params)
         tokens = message.split()
         masked = self._mask(tokens)
@@ -162,7 +188,7 @@ class ShapeParser(base.TemplateMiner):
         # fault-injection logs): the next time, skip even the masking.
         if len(self._messages) >= MAX_MESSAGES:
             self._messages.clear()
-        self._messages[message] = (cluster, params)
+        self._messages[message] = (cluster, cluster.variables, params)
         return cluster.id, cluster.template, params
 
     def _best(self, masked):
@@ -179,12 +205,7 @@ class ShapeParser(base.TemplateMiner):
     def _learn(self, masked, key):
         cluster, sim = self._best(masked)
         if cluster is not None and masked and sim >= self.sim_th:
-            old = cluster.template
             cluster.merge(masked)
-            if cluster.template != old:
-                # The template widened: messages cached verbatim may now
-                # have parameters, so forget them.
-                self._messages.clear()
         else:
             cluster = _Cluster(len(self._clusters) + 1, masked)
             self._clusters[cluster.id] = cluster
