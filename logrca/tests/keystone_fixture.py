@@ -29,6 +29,7 @@ three seconds each extra start would cost, then one serves
 ``keystone.server.wsgi.initialize_public_application()`` with werkzeug.
 """
 
+import atexit
 import os
 import shutil
 import socket
@@ -290,22 +291,34 @@ def _keystone_importable():
     return True
 
 
-def _make_fixture():
-    import pytest
+_SHARED = []
 
-    @pytest.fixture(scope='session')
-    def keystone_server():
-        """A running :class:`KeystoneServer`, shared by the whole session."""
+
+def shared_server():
+    """The Keystone of this test process, started on first use.
+
+    Every conftest that imports :func:`keystone_server` gets its own copy of
+    the fixture; they all share this one server, stopped at exit.
+    """
+    if not _SHARED:
         from logrca.tests import services
 
         if not _keystone_importable():
             services.unavailable('Keystone (PyPI keystone) is not installed '
                                  'in this virtualenv')
         server = KeystoneServer().start()
-        try:
-            yield server
-        finally:
-            server.stop()
+        atexit.register(server.stop)
+        _SHARED.append(server)
+    return _SHARED[0]
+
+
+def _make_fixture():
+    import pytest
+
+    @pytest.fixture(scope='session')
+    def keystone_server():
+        """A running :class:`KeystoneServer`, shared by the whole session."""
+        return shared_server()
 
     return keystone_server
 
