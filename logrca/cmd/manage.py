@@ -32,6 +32,8 @@ def main(argv=None):
     conf = cfg.ConfigOpts()
     logrca_conf.register_opts(conf)
     log.register_options(conf)
+    # Log to stderr, so that machine-readable output on stdout stays clean.
+    conf.set_default('use_stderr', True)
     conf.register_cli_opt(cfg.SubCommandOpt(
         'category', title='Command categories',
         handler=_add_command_parsers))
