@@ -217,6 +217,8 @@ def test_command_writes_the_protocol_document(folder, tmp_path):
         assert key in doc, key
     assert doc['recall'] == 0.5
     assert doc['baselines']['error_rule']['recall'] == 0.5
+    # Ungated, test 2's pre-activation ERROR counts too.
+    assert doc['baselines']['error_rule_ungated']['recall'] == 0.75
     assert doc['per_campaign']['Nova']['runs']['positive'] == 4
     assert doc['machine']['cpu_count'] >= 1
     assert [s['test'] for s in doc['splits']] == [
