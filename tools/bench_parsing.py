@@ -167,6 +167,7 @@ def bench(streams, conf):
 
 def bench_replay(streams, conf_file=None):
     """Time ``logrca-manage replay`` on the streams written as files."""
+    import logrca.cmd  # noqa: F401  (threading backend before oslo.messaging)
     from logrca.db import migration
     from logrca.manage import replay
     with tempfile.TemporaryDirectory(prefix='logrca-bench-') as tmp:

@@ -101,17 +101,16 @@ def split_location(message):
     Returns ``(message, location)``; location is None when the message does
     not end with a code location.
     """
-    end = message.rfind(' ')
-    if end < 0:
+    if not message or not message[-1].isdigit():
         return message, None
-    tail = message[end + 1:]
-    colon = tail.rfind(':')
-    if (colon < 0 or not tail[colon + 1:].isdigit()
-            or not tail.endswith('py', 0, colon) or tail[0] != '/'):
+    end = message.rfind(' ')
+    colon = message.rfind(':', end)
+    if (end < 0 or colon < 0 or message[end + 1:end + 2] != '/'
+            or not message.startswith('py', colon - 2)
+            or not message[colon + 1:].isdigit()):
         return message, None
     start = message.rfind(' ', 0, end)
-    location = message[start + 1:]
-    return message[:max(start, 0)], location
+    return message[:max(start, 0)], message[start + 1:]
 
 
 class RecordReader:
@@ -275,10 +274,7 @@ class RecordReader:
             base = calendar.timegm(time.strptime(
                 minute.replace('T', ' '), '%Y-%m-%d %H:%M'))
             _MINUTES[minute] = base
-        seconds = base + int(text[17:19])
-        if len(text) > 20:
-            return seconds + float('0.' + text[20:])
-        return float(seconds)
+        return base + float(text[17:].replace(',', '.'))
 
     def _finish(self):
         """Complete the current record; return it in a list (or [])."""
