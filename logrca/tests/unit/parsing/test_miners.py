@@ -122,6 +122,17 @@ def test_shape_token_masking(token, masked):
     assert shape.mask_token(token) == masked
 
 
+def test_shape_token_shortcuts_agree_with_full_masking():
+    raw = (data.loghub_dir() / 'OpenStack_2k.log').read_text()
+    tokens = set(raw.split())
+    tokens.update(['1abc', "u'12'", '<12>', '0x1f>>,', '12:30:01.5]',
+                   '2018-07-02T15:51:52Z,', '1.5.', '+5MB', 'a1', '(3)',
+                   'instance-0000000a', 'qvoad233e86-d7', '10.0.0.1:80/x'])
+    differ = [t for t in tokens
+              if shape.mask_token(t) != shape.mask_token_full(t)]
+    assert len(tokens) > 4000 and differ == []
+
+
 def test_shape_grouping_accuracy_not_below_drain3_on_loghub():
     conf = _conf()
     folder = data.loghub_dir()
