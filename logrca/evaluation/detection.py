@@ -149,6 +149,26 @@ def replay(conf, run, miner, detectors):
                         reasons=reasons, at_end=len(end))
 
 
+def _as_system(got, name):
+    """File every anomaly not from the error rule under ``name``.
+
+    A composite driver (an ensemble) may raise anomalies under the names of
+    its members; they all are the system's decisions.
+    """
+    times = []
+    reason = None
+    for detector, raised in list(got.raised.items()):
+        if detector == ERROR_RULE:
+            continue
+        times.extend(raised)
+        del got.raised[detector]
+        reason = reason or got.reasons.pop(detector, None)
+    if times:
+        times.sort(key=lambda t: float('inf') if t is None else t)
+        got.raised[name] = times
+        got.reasons[name] = reason
+
+
 def load_miner(conf):
     """The configured template miner."""
     from logrca.parsing import base as parsing_base
@@ -233,6 +253,8 @@ class Harness:
             if detector is not None:
                 detectors.insert(0, detector)
             got = replay(self.conf, run, miner, detectors)
+            if detector is not None:
+                _as_system(got, detector.name or 'system')
             activation = (self.cache.activation(data, run_key.test)
                           if run_key.round == 1 else None)
             results.append({
@@ -368,7 +390,7 @@ def train_detector(conf, harness, driver, data, split, miner, progress=None,
 
 def _model_info(detector):
     """Thresholds and training summary of a detector, JSON-ready."""
-    info = {}
+    info = {'name': detector.name or 'system'}
     thresholds = getattr(detector, 'thresholds', None)
     if isinstance(thresholds, dict):
         info['thresholds'] = {k: (None if v in (float('inf'), float('-inf'))
@@ -429,7 +451,11 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
         LOG.info('Scoring %s: %d test(s)', split.name, len(split.test))
         results.extend(harness.score(test_data, split.test, detector,
                                      miner, desc=split.name))
-    systems = [ERROR_RULE] if rule_only else [driver, ERROR_RULE]
+    name = driver
+    if models:
+        # The name the harness filed the system's anomalies under.
+        name = next(iter(models.values())).get('name', driver)
+    systems = [ERROR_RULE] if rule_only else [name, ERROR_RULE]
     doc = metrics.report(outcomes(results, systems[0]), resamples)
     doc = {'protocol': PROTOCOL, 'driver': driver, **doc}
     doc['baselines'] = {ERROR_RULE: metrics.report(

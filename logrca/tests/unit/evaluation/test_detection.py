@@ -257,3 +257,14 @@ def test_training_sessions_come_from_normal_runs_only(folder, tmp_path):
     # Test 1 round 2 only: test 6's round 2 failed, round 1 is faulty.
     assert len(lines) == 5
     assert {s.kind for s in got} >= {'request', 'window'}
+
+
+def test_anomalies_of_ensemble_members_count_for_the_system():
+    got = detection.ReplayResult(
+        records=3, has_error=True, first_ts=0.0, last_ts=3.0,
+        raised={'deeplog': [3.0], 'logbert': [1.0], 'error_rule': [2.0]},
+        reasons={'deeplog': 'a', 'logbert': 'b', 'error_rule': 'c'},
+        at_end=0)
+    detection._as_system(got, 'ensemble')
+    assert got.raised == {'ensemble': [1.0, 3.0], 'error_rule': [2.0]}
+    assert got.reasons['error_rule'] == 'c' and 'ensemble' in got.reasons
