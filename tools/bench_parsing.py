@@ -19,7 +19,8 @@ ids 1, 7, 13, ...), then measures on one core,
 in the same run and interleaved stream by stream (so that load from other
 processes falls on both alike):
 
-  (a) RecordReader + the shape miner (the logrca ingest path);
+  (a) RecordReader + the shape miner (the logrca ingest path), and the
+      RecordReader alone;
   (b) RecordReader + Drain3 configured by tools/drain3_reference.ini
       (the same OpenStack-aware masking), and Drain3 alone on the messages;
   (c) with ``--replay``: ``logrca-manage replay`` end to end (parse,
@@ -145,6 +146,13 @@ def bench(streams, conf):
         for message in messages:
             add(message)
         t4 = timer()
+        alone = oslo_log.RecordReader(stream)
+        feed = alone.feed
+        for lineno, line in enumerate(lines, 1):
+            feed(line, lineno)
+        alone.flush()
+        t5 = timer()
+        seconds['reader'] += t5 - t4
         seconds['logrca'] += t1 - t0
         seconds['reader_drain3'] += t2 - t1
         seconds['drain3_alone'] += t4 - t3
@@ -237,6 +245,7 @@ def main(argv=None):
     print('lines: %d  records: %d  unparsed: %d' % (
         result['lines'], result['records'], result['unparsed']))
     print('(a) RecordReader + shape:   %9.0f lines/s' % rate['logrca'])
+    print('    RecordReader alone:     %9.0f lines/s' % rate['reader'])
     print('(b) RecordReader + Drain3:  %9.0f lines/s' % rate['reader_drain3'])
     print('    Drain3 alone (messages): %8.0f lines/s' % rate['drain3_alone'])
     print('ratio (a)/(b): %.1fx   (a)/Drain3 alone: %.1fx' % (
