@@ -137,6 +137,7 @@ def explain_run(conf, run, miner, detectors, driver, max_anomalies,
     anomalies = anomalies[:max_anomalies]
     explained = []
     latencies = []
+    kept = []
     for anomaly in anomalies:
         start = time.perf_counter()
         try:
@@ -149,8 +150,9 @@ def explain_run(conf, run, miner, detectors, driver, max_anomalies,
             continue
         latencies.append(time.perf_counter() - start)
         explained.append(exp)
+        kept.append(anomaly)
     return explained, {'anomalies': len(anomalies), 'records': records,
-                       'latencies': latencies}
+                       'latencies': latencies, 'anomalies_list': kept}
 
 
 def choose(explanations):

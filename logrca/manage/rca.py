@@ -99,6 +99,44 @@ def add_evaluate_parser(actions):
     parser.add_argument('--no-progress', action='store_true')
     parser.set_defaults(func=run_evaluate)
 
+    qparser = actions.add_parser(
+        'questions', help='Accuracy of question answering (structured '
+                          'query and answer anomaly) over replayed runs.')
+    qparser.add_argument('--data', required=True, metavar='PATH',
+                         help='Fault-injection folder holding the runs the '
+                              'question set names.')
+    qparser.add_argument('--questions', required=True, metavar='FILE',
+                         help='Question set (JSON), e.g. logrca/tests/'
+                              'functional/rca/questions.json.')
+    qparser.add_argument('--driver', default='grounded')
+    qparser.add_argument('--detector', default='baseline')
+    qparser.add_argument('--kb', metavar='DIR',
+                         help='Knowledge base folder (default: none).')
+    qparser.add_argument('--output', required=True, metavar='FILE.json')
+    qparser.set_defaults(func=run_questions)
+
+
+def run_questions(conf, args):
+    from logrca.evaluation import dataset
+    from logrca.evaluation import questions as questions_eval
+    from logrca.manage import evaluate as evaluate_cmd
+    from logrca.rca import kb as kb_mod
+    try:
+        kb = kb_mod.KnowledgeBase.load(args.kb) if args.kb else None
+        doc = questions_eval.evaluate(conf, args.data, args.questions,
+                                      driver_name=args.driver,
+                                      detector=args.detector, kb=kb)
+    except (OSError, ValueError, dataset.DatasetError) as exc:
+        print('logrca-manage evaluate questions: %s' % exc,
+              file=sys.stderr)
+        return 1
+    evaluate_cmd._write(doc, args.output)
+    print('%d questions (%d follow-ups): structured query accuracy %.3f, '
+          'answer accuracy %.3f' % (doc['questions'], doc['followups'],
+                                    doc['query_accuracy'],
+                                    doc['answer_accuracy']))
+    return 0
+
 
 def _driver_of_model(path):
     try:
