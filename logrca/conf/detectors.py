@@ -32,6 +32,20 @@ opts = [
     cfg.ListOpt('ensemble_members', default=['deeplog', 'autoencoder'],
                 help='Detector drivers the ensemble driver combines; an '
                      'anomaly of any member is raised.'),
+    cfg.ListOpt('disabled_families', default=[],
+                help='Score families of the learned detectors that never '
+                     'raise (for ablations): ``rarity`` (WARNING/ERROR '
+                     'templates rare in normal logs), ``sequence`` (LSTM '
+                     'or BERT key prediction), ``timing``, ``flow`` '
+                     '(missing steps), ``sphere`` (LogBERT hypersphere), '
+                     '``reconstruction`` (autoencoder).'),
+    cfg.BoolOpt('deeplog_parameters', default=True,
+                help='DeepLog: train and use the parameter (timing) model; '
+                     'false for the ablation without it.'),
+    cfg.BoolOpt('logbert_vhm', default=True,
+                help='LogBERT: train with the hypersphere (VHM) objective '
+                     'and score the hypersphere distance; false for the '
+                     'ablation without it.'),
 ]
 
 

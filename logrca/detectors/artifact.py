@@ -24,7 +24,7 @@ from logrca.detectors import base
 LOG = log.getLogger(__name__)
 
 #: Version of the artifact layout; bump when an old artifact cannot be read.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 WEIGHTS = 'weights.safetensors'
 METADATA = 'metadata.json'

@@ -51,7 +51,7 @@ class AutoencoderDetector(learned.LearnedDetector):
     """
 
     name = 'autoencoder'
-    FAMILIES = ('reconstruction',)
+    FAMILIES = ('rarity', 'reconstruction')
 
     def __init__(self, conf, load=True):
         self.max_keys = 512
@@ -152,15 +152,23 @@ class AutoencoderDetector(learned.LearnedDetector):
     def observe(self, record, sessions):
         if self.net is None:
             self._require_trained()
-        _text, kid = self.record_key(record)
+        text, kid = self.record_key(record)
+        rare = self.rarity_hit(text, record)
+        found = []
         for session in learned.home_sessions(sessions):
             counts = session.state.setdefault(self.name, {})
             counts[kid] = counts.get(kid, 0) + 1
-        return []
+            if rare is not None and not counts.get('raised'):
+                counts['raised'] = True
+                found.append(learned.make_anomaly(
+                    self.name, session, record, list(session.records)[-20:],
+                    self.rarity_reason(text, record), rare,
+                    self.thresholds['rarity']))
+        return found
 
     def on_session_closed(self, session):
         counts = session.state.get(self.name)
-        if not counts:
+        if not counts or counts.pop('raised', False):
             return []
         records = list(session.records)
         score = self.score(counts, [r.level for r in records],

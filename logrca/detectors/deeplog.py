@@ -71,7 +71,7 @@ class DeepLogDetector(learned.LearnedDetector):
     """
 
     name = 'deeplog'
-    FAMILIES = ('sequence', 'timing', 'flow')
+    FAMILIES = ('rarity', 'sequence', 'timing', 'flow')
     PREDICTION_CACHE = 200000
     MAX_TOP_NLL = math.log(20.0)
 
@@ -83,7 +83,7 @@ class DeepLogDetector(learned.LearnedDetector):
         self.net = None
         self.timing = learned.TimingModel()
         self.flow = learned.FlowModel()
-        self.use_parameters = True
+        self.use_parameters = conf.detectors.deeplog_parameters
         self._pred_cache = {}
         self._deadlines = []
         self._seq = 0
@@ -106,10 +106,14 @@ class DeepLogDetector(learned.LearnedDetector):
         samples = collections.defaultdict(list)
         for seq in seqs:
             ids = [self.vocab.get(k) for k in seq.keys]
-            if seq.kind != sessions_mod.WINDOW:
-                id_seqs.append(ids)
-                time_seqs.append(seq.times)
+            if seq.kind == sessions_mod.WINDOW:
+                # Interleaved periodic tasks: scored by rarity only.
+                continue
+            id_seqs.append(ids)
+            time_seqs.append(seq.times)
             pairs.update(self._windows(ids))
+            if not self.use_parameters:
+                continue
             prev = None
             for i, kid in enumerate(ids):
                 values = seq.values[i]
@@ -117,9 +121,8 @@ class DeepLogDetector(learned.LearnedDetector):
                     for pos, value in enumerate(values[:4]):
                         samples[(kid, pos)].append(value)
                 t = seq.times[i]
-                if (prev is not None and t is not None
-                        and seq.kind != sessions_mod.WINDOW):
-                    samples[(ids[i - 1], -1)].append(t - prev)
+                if prev is not None and t is not None:
+                    samples[(ids[i - 1], kid, -1)].append(t - prev)
                 prev = t
         self.timing.fit(samples)
         self.flow.fit(id_seqs, time_seqs)
@@ -242,16 +245,23 @@ class DeepLogDetector(learned.LearnedDetector):
             self._now = now
             if self._deadlines and self._deadlines[0][0] <= now:
                 found.extend(self._expire(now))
+        rare = self.rarity_hit(text, record)
         for session in learned.home_sessions(sessions):
             st = self._state(session)
-            family, score, reason = self._score(st, kid, text, record)
+            if rare is not None:
+                hit = ('rarity', rare, self.rarity_reason(text, record))
+            elif session.kind == sessions_mod.WINDOW:
+                hit = None
+            else:
+                hit = self._score(st, kid, text, record)
             st['win'] = st['win'][1:] + (kid,)
             st['last_id'] = kid
             st['count'] += 1
             if now is not None:
                 st['last_ts'] = now
-            if score > 0.0 and self._note(family, score) and not st['raised']:
+            if hit is not None and not st['raised']:
                 st['raised'] = True
+                family, score, reason = hit
                 found.append(learned.make_anomaly(
                     self.name, session, record, list(session.records)[-20:],
                     reason, score, self.thresholds[family]))
@@ -265,23 +275,29 @@ class DeepLogDetector(learned.LearnedDetector):
         return found
 
     def _score(self, st, kid, text, record):
-        best = ('sequence', self.sequence_score(st['win'], kid),
-                'unexpected next template')
+        """The family, score and reason of a record that raises, or None.
+        """
+        if kid > learned.UNK_ERR:
+            # Keys rare in training map to the unknown keys: those are
+            # the rarity model's to judge, not the LSTM's.
+            score = self.sequence_score(st['win'], kid)
+            if score > 0.0 and self._note('sequence', score):
+                return ('sequence', score, 'unexpected next template')
         if not self.use_parameters:
-            return best
+            return None
         now = record.timestamp
         if st['last_ts'] is not None and now is not None:
-            z = self.timing.score((st['last_id'], -1), now - st['last_ts'])
-            nll = tail_nll(z)
-            if nll > best[1]:
-                best = ('timing', nll, 'step took %.1f s, unusually long'
-                        % (now - st['last_ts']))
+            gap = now - st['last_ts']
+            nll = tail_nll(self.timing.score((st['last_id'], kid, -1), gap))
+            if nll > 0.0 and self._note('timing', nll):
+                return ('timing', nll,
+                        'step took %.1f s, unusually long' % gap)
         if learned.TIMING_WORDS.search(text):
             for pos, value in enumerate(learned.numbers(record.message)[:4]):
                 nll = tail_nll(self.timing.score((kid, pos), value))
-                if nll > best[1]:
-                    best = ('timing', nll, 'unusual value %g' % value)
-        return best
+                if nll > 0.0 and self._note('timing', nll):
+                    return ('timing', nll, 'unusual value %g' % value)
+        return None
 
     def _expire(self, now):
         """Raise missing steps whose deadline passed in log time."""

@@ -190,7 +190,7 @@ class TimingModel:
     one-sided z-scores of log values: only *slower* than normal counts.
     """
 
-    MIN_SAMPLES = 5
+    MIN_SAMPLES = 20
 
     def __init__(self):
         self.stats = {}
@@ -298,6 +298,80 @@ class FlowModel:
         return model
 
 
+class KeyRarity:
+    """In how many periods of normal logs each key occurred.
+
+    Normal runs of a cloud are regular: a WARNING or ERROR template that
+    shows up now and then in normal logs is noise, one that never or
+    hardly ever does is a symptom. What matters is in how many *periods*
+    of normal operation a key occurred, not how many lines it has (one
+    noisy run can log an error a thousand times). A period is a burst of
+    activity: a new one starts after ``gap`` seconds of log-time silence
+    or after ``length`` seconds; a workload run of the fault-injection
+    data is one or two periods, a busy cloud one period per ``length``.
+
+    The score of a key is ``-log`` of its smoothed period frequency plus a
+    bonus by level, so that at equal rarity an ERROR outranks an INFO;
+    DEBUG records are not scored (too many of their keys are new in
+    normal logs).
+    """
+
+    LEVEL_BONUS = {'INFO': 0.0, 'WARNING': 1.0, 'ERROR': 2.0,
+                   'CRITICAL': 2.0}
+
+    def __init__(self, gap=60.0, length=900.0):
+        self.gap = gap
+        self.length = length
+        self.periods = 0
+        # key text -> number of periods it occurred in
+        self.counts = {}
+
+    def fit(self, seqs):
+        """Learn from :class:`Sequence` objects (keys and times)."""
+        spans = []
+        for seq in seqs:
+            stamps = [t for t in seq.times if t is not None]
+            if stamps:
+                spans.append((min(stamps), max(stamps), seq))
+        spans.sort(key=lambda item: item[0])
+        period = -1
+        start = end = None
+        seen = collections.defaultdict(set)
+        for first, last, seq in spans:
+            if (start is None or first > end + self.gap
+                    or first - start > self.length):
+                period += 1
+                start, end = first, last
+            else:
+                end = max(end, last)
+            for key in seq.keys:
+                seen[key].add(period)
+        self.periods = period + 1
+        self.counts = {k: len(v) for k, v in seen.items()}
+
+    def score(self, text, level):
+        """Rarity of a key at a level (0.0 for levels not scored)."""
+        bonus = self.LEVEL_BONUS.get(level)
+        if bonus is None or not self.periods:
+            return 0.0
+        count = self.counts.get(text, 0)
+        return math.log((self.periods + 1.0) / (count + 0.5)) + bonus
+
+    def to_json(self):
+        return {'gap': self.gap, 'length': self.length,
+                'periods': self.periods,
+                # Only keys of scored levels are needed live.
+                'counts': {k: v for k, v in self.counts.items()
+                           if k.split(' ', 1)[0] in self.LEVEL_BONUS}}
+
+    @classmethod
+    def from_json(cls, data):
+        model = cls(float(data['gap']), float(data['length']))
+        model.periods = int(data['periods'])
+        model.counts = {k: int(v) for k, v in data['counts'].items()}
+        return model
+
+
 def make_anomaly(detector, session, record, cited, reason, score,
                  threshold):
     """Build an :class:`Anomaly` citing ``cited`` records (at most 20)."""
@@ -362,6 +436,10 @@ class LearnedDetector(base.Detector):
         self.max_seen = dict.fromkeys(self.FAMILIES, -math.inf)
         self.stats = collections.Counter()
         self._key_cache = {}
+        self.rarity = KeyRarity()
+        # Score families switched off (ablations): never raise.
+        self.disabled = frozenset(
+            getattr(conf.detectors, 'disabled_families', None) or ())
         path = self.artifact_path()
         if load and path and os.path.exists(
                 os.path.join(path, artifact.METADATA)):
@@ -406,7 +484,20 @@ class LearnedDetector(base.Detector):
         """Record a score; True when it is above its threshold."""
         if score > self.max_seen[family]:
             self.max_seen[family] = score
-        return score > self.thresholds[family]
+        return score > self.thresholds[family] and family not in self.disabled
+
+    def rarity_hit(self, text, record):
+        """The rarity score of a record when it raises, else None."""
+        score = self.rarity.score(text, record.level)
+        if score > 0.0 and self._note('rarity', score):
+            return score
+        return None
+
+    def rarity_reason(self, text, record):
+        count = self.rarity.counts.get(text, 0)
+        return ('%s template %s in normal logs (%d of %d periods)'
+                % (record.level, 'never seen' if not count else 'rare',
+                   count, self.rarity.periods))
 
     def calibrate(self, run_maxima, target_far):
         """Set thresholds from per-run maxima of normal validation runs.
@@ -457,6 +548,10 @@ class LearnedDetector(base.Detector):
             'session_kinds': dict(collections.Counter(s.kind for s in seqs)),
         }
         self.thresholds = dict.fromkeys(self.FAMILIES, math.inf)
+        if 'rarity' in self.FAMILIES:
+            self.rarity = KeyRarity()
+            self.rarity.fit(seqs)
+            self.training_summary['periods'] = self.rarity.periods
         import torch
         torch.manual_seed(0)
         return self._fit(seqs, progress=progress, epochs=epochs,
@@ -474,6 +569,7 @@ class LearnedDetector(base.Detector):
             'thresholds': {k: (None if math.isinf(v) else v)
                            for k, v in self.thresholds.items()},
             'training': self.training_summary,
+            'rarity': self.rarity.to_json(),
             'model': self._metadata(),
         }
         artifact.save(path, self.name, self._tensors(), meta)
@@ -487,6 +583,7 @@ class LearnedDetector(base.Detector):
                 k: (math.inf if saved.get(k) is None else float(saved[k]))
                 for k in self.FAMILIES}
             self.training_summary = meta.get('training', {})
+            self.rarity = KeyRarity.from_json(meta['rarity'])
             self._restore(tensors, meta['model'])
         except (KeyError, TypeError, ValueError) as exc:
             self.vocab = None

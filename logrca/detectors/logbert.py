@@ -108,7 +108,7 @@ class LogBERTDetector(learned.LearnedDetector):
     """
 
     name = 'logbert'
-    FAMILIES = ('sequence', 'sphere')
+    FAMILIES = ('rarity', 'sequence', 'sphere')
     CACHE = 200000
     MAX_WINDOWS = 200000
 
@@ -117,7 +117,7 @@ class LogBERTDetector(learned.LearnedDetector):
         self.hidden = 64
         self.layers = 2
         self.top_g = 9
-        self.vhm_weight = 0.1
+        self.vhm_weight = 0.1 if conf.detectors.logbert_vhm else 0.0
         self.similarity = 0.9
         self.net = None
         self.center = None
@@ -321,23 +321,20 @@ class LogBERTDetector(learned.LearnedDetector):
     def observe(self, record, sessions):
         if self.net is None:
             self._require_trained()
-        _text, kid = self.record_key(record)
+        text, kid = self.record_key(record)
+        rare = self.rarity_hit(text, record)
         found = []
         for session in learned.home_sessions(sessions):
-            if session.kind == sessions_mod.WINDOW:
-                continue
             st = session.state.get(self.name)
             if st is None:
                 st = session.state[self.name] = {'ctx': (), 'raised': False}
-            nll, sphere = self._scores(st['ctx'], kid)
-            st['ctx'] = (st['ctx'] + (kid,))[-(self.window - 1):]
             hit = None
-            if nll > 0.0 and self._note('sequence', nll):
-                hit = ('sequence', nll, 'unexpected template (masked key '
-                       'prediction)')
-            if self._note('sphere', sphere) and hit is None:
-                hit = ('sphere', sphere, 'session window far from normal '
-                       '(hypersphere distance)')
+            if rare is not None:
+                hit = ('rarity', rare, self.rarity_reason(text, record))
+            elif session.kind == sessions_mod.WINDOW:
+                continue
+            else:
+                hit = self._model_hit(st, kid)
             if hit is not None and not st['raised']:
                 st['raised'] = True
                 family, score, reason = hit
@@ -345,3 +342,16 @@ class LogBERTDetector(learned.LearnedDetector):
                     self.name, session, record, list(session.records)[-20:],
                     reason, score, self.thresholds[family]))
         return found
+
+    def _model_hit(self, st, kid):
+        """Masked key prediction and hypersphere distance of a new key."""
+        nll, sphere = self._scores(st['ctx'], kid)
+        st['ctx'] = (st['ctx'] + (kid,))[-(self.window - 1):]
+        if kid > learned.UNK_ERR and nll > 0.0 and self._note('sequence',
+                                                              nll):
+            return ('sequence', nll,
+                    'unexpected template (masked key prediction)')
+        if self.vhm_weight and self._note('sphere', sphere):
+            return ('sphere', sphere, 'session window far from normal '
+                    '(hypersphere distance)')
+        return None

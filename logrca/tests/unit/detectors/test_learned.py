@@ -149,7 +149,7 @@ def test_deeplog_flags_error_missing_step_and_slow_step(conf):
     assert normal == []
     err, _ = _replay(conf, det, _stream(20, seed=10, broken='error'))
     assert err and err[0].detector == 'deeplog'
-    assert 'unexpected' in err[0].reason
+    assert 'never seen' in err[0].reason
     stop, _ = _replay(conf, det, _stream(20, seed=11, broken='stop'))
     assert any('missing' in a.reason for a in stop), [a.reason for a in stop]
     # Raised in log time, before the session window closed the session.
