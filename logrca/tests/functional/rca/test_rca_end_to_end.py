@@ -1,0 +1,152 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""End-to-end RCA: evaluation on a small folder, explain via the database.
+"""
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import unittest
+
+from logrca.cmd import manage as manage_cmd
+from logrca.conductor import manager as conductor_manager
+from logrca.db import api as db_api
+from logrca.db import migration
+from logrca.evaluation import rca as rca_eval
+from logrca.rca import service
+from logrca.tests.unit.evaluation import fixtures
+from logrca.tests.unit.rca import scenario as sc
+
+SITE = '/usr/lib/python2.7/site-packages'
+
+
+def _failure_run(base, req):
+    tb = [
+        'Traceback (most recent call last):',
+        '  File "%s/nova/compute/manager.py", line 1852, in '
+        '_do_build_and_run_instance' % SITE,
+        '  File "%s/nova/compute/manager.py", line 2128, in '
+        '_build_and_run_instance' % SITE,
+        '  File "%s/oslo_utils/excutils.py", line 220, in __exit__' % SITE,
+        "TypeError: 'NoneType' object is not iterable"]
+    head = fixtures.line(base + ':03.000', 'ERROR',
+                         'Instance failed to spawn', req=req)
+    prefix = head.split(' Instance failed')[0]
+    compute = [
+        fixtures.line(base + ':00.000', 'INFO', 'Starting instance',
+                      req=req),
+        head] + ['%s %s' % (prefix, t) for t in tb]
+    return {1: {'nova/nova-compute.log.bzip2.out': compute},
+            2: {'nova/nova-compute.log.bzip2.out': compute[:1]}}
+
+
+class TestEvaluateRCA(unittest.TestCase):
+
+    def test_train_test_document(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            train = fixtures.write_folder(os.path.join(tmp, 'train'), [
+                {'campaign': 'Nova', 'id': 1, 'r1': 'FAILURE',
+                 'r2': 'NO_FAILURE', 'logs': _failure_run('03:20', 1)}])
+            test = fixtures.write_folder(os.path.join(tmp, 'test'), [
+                {'campaign': 'Nova', 'id': 2, 'r1': 'FAILURE',
+                 'r2': 'NO_FAILURE', 'logs': _failure_run('04:20', 2)},
+                {'campaign': 'Nova', 'id': 3, 'r1': 'FAILURE',
+                 'r2': 'NO_FAILURE', 'logs': {1: {
+                     'nova/nova-compute.log.bzip2.out': [fixtures.line(
+                         '05:00:00.000', 'INFO', 'quiet')]}}}])
+            conf = sc.make_conf()
+            doc = rca_eval.evaluate(
+                conf, 'grounded', test_path=test, train_path=train,
+                detector='baseline', cache_dir=os.path.join(tmp, 'cache'),
+                progress=False, resamples=20)
+        for key in rca_eval.FIGURES + ('reading_effort', 'latency_s',
+                                       'seen_location', 'unseen_location',
+                                       'baselines', 'runs', 'per_run',
+                                       'per_campaign', 'kb_retrieval'):
+            self.assertIn(key, doc)
+        self.assertEqual(2, doc['runs'])
+        self.assertEqual(1, doc['detected'])
+        # The detected run is right, the silent one wrong on every figure.
+        self.assertEqual(0.5, doc['module_top1'])
+        self.assertEqual(0.5, doc['evidence_hit_rate'])
+        self.assertEqual(0.5, doc['per_campaign']['Nova']['module_top3'])
+        self.assertEqual(0.5, doc['baselines']['deepest_frame']
+                         ['module_top1'])
+        self.assertEqual(2, doc['kb_retrieval']['runs'])
+        self.assertTrue(doc['seen_location']['runs'])
+        self.assertIn('ci95', doc)
+        runs = list(doc['per_run'].values())
+        self.assertTrue(all('Test_' in r['test'] for r in runs))
+        # No dataset path or test name reached the explanations.
+        detected = [r for r in runs if r['detected']][0]
+        self.assertEqual('nova/compute/manager.py',
+                         detected['suspects'][0][0])
+        json.dumps(doc, default=str)
+
+
+class TestExplainStored(unittest.TestCase):
+
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.url = 'sqlite:///%s' % os.path.join(tmp.name, 'db.sqlite')
+        self.config = os.path.join(tmp.name, 'logrca.conf')
+        with open(self.config, 'w') as f:
+            f.write('[DEFAULT]\nstate_path = %s\n[database]\n'
+                    'connection = %s\n' % (tmp.name, self.url))
+        self.conf = sc.make_conf()
+        self.conf.set_override('connection', self.url, group='database')
+        self.conf.set_override('kb_path', os.path.join(tmp.name, 'kb'),
+                               group='rca')
+        migration.upgrade(self.conf)
+        self.dbapi = db_api.get_instance(self.conf)
+        self.addCleanup(self.dbapi.dispose)
+        recs = sc.boot_failure()
+        self.anomaly = sc.anomaly_for(recs)
+        evidence_cls = type(self.anomaly.evidence[0])
+        self.anomaly.evidence += [evidence_cls.from_record(r) for r in recs
+                                  if r.lineno in (30, 40)]
+        conductor_manager.ConductorManager(
+            self.conf, self.dbapi).store_anomalies(
+                {}, [self.anomaly.to_dict()])
+
+    def test_explain_command_computes_and_stores(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            rc = manage_cmd.main(['--config-file', self.config, 'explain',
+                                  self.anomaly.uuid])
+        self.assertEqual(0, rc)
+        text = out.getvalue()
+        self.assertIn('nova/virt/libvirt/driver.py', text)
+        self.assertIn('Failed operation: instance boot', text)
+        stored = self.dbapi.explanation_get(self.anomaly.uuid)
+        self.assertEqual('grounded', stored['driver'])
+        self.assertEqual('nova/virt/libvirt/driver.py',
+                         stored['body']['suspects'][0]['module'])
+        with contextlib.redirect_stderr(io.StringIO()):
+            self.assertEqual(1, manage_cmd.main([
+                '--config-file', self.config, 'explain', 'no-such-id']))
+
+    def test_project_reader_never_sees_other_projects_lines(self):
+        admin = service.get_explanation(self.conf, self.anomaly.uuid,
+                                        dbapi=self.dbapi)
+        self.assertIn('secret-other-project-line', json.dumps(admin))
+        reader = service.get_explanation(self.conf, self.anomaly.uuid,
+                                         dbapi=self.dbapi,
+                                         project_id=sc.PROJECT)
+        self.assertNotIn('secret-other-project-line', json.dumps(reader))
+        self.assertGreaterEqual(reader['redacted_lines'], 1)
+        for claim in reader['suspects'] + reader['chain']:
+            self.assertTrue(claim['citations'])
