@@ -57,6 +57,13 @@ _CACHE_MAX = 65536
 # shared by all readers.
 _MINUTES = {}
 
+# Masked message and code location of one-line message texts, DEBUG and
+# other levels apart (pure functions' caches, shared by all readers).
+_DEBUG_TEXTS = {}
+_TEXTS = {}
+_TEXT_CACHE_MAX = 16384
+_TEXT_MAX = 1024
+
 # Records longer than this many continuation lines keep their first lines
 # only (bounded memory); the rest are counted in ``stats['dropped']``.
 MAX_EXTRA_LINES = 2000
@@ -282,9 +289,9 @@ class RecordReader:
         if record is None:
             return []
         self._current = None
-        if record.kind == records.LOG and record.level == 'DEBUG':
-            extra = record.extra
-            if extra:
+        extra = record.extra
+        if extra:
+            if record.level == 'DEBUG' and record.location is None:
                 text, location = split_location(extra[-1])
                 if location is not None:
                     record.location = location
@@ -292,12 +299,26 @@ class RecordReader:
                         extra[-1] = text
                     else:
                         extra.pop()
-            elif record.location is None:
-                record.message, record.location = split_location(
-                    record.message)
-        record.message = mask(record.message)
-        if record.extra:
-            record.extra = [mask(text) for text in record.extra]
+            record.message = mask(record.message)
+            record.extra = [mask(text) for text in extra]
+        elif record.location is None:
+            # One-line records: about two in three repeat a message seen
+            # before, so its location split and masking are cached.
+            message = record.message
+            debug = record.level == 'DEBUG'
+            cache = _DEBUG_TEXTS if debug else _TEXTS
+            hit = cache.get(message)
+            if hit is None:
+                text, location = (split_location(message) if debug
+                                  else (message, None))
+                hit = (mask(text), location)
+                if len(message) <= _TEXT_MAX:
+                    if len(cache) >= _TEXT_CACHE_MAX:
+                        cache.clear()
+                    cache[message] = hit
+            record.message, record.location = hit
+        else:
+            record.message = mask(record.message)
         if record.timestamp is not None:
             self._last_ts = record.timestamp
         self.stats['records'] += 1
