@@ -252,3 +252,13 @@ def test_parse_context_and_split_location_helpers():
         'no location here', None)
     assert oslo_log.split_location('x f /a/b.py:12') == ('x', 'f /a/b.py:12')
     assert oslo_log.split_location('ratio 3:4') == ('ratio 3:4', None)
+
+
+def test_repeated_messages_are_parsed_alike():
+    debug = HDR + 'DEBUG a.b [-] password=x1 f /a/b.py:3'
+    info = HDR + 'INFO a.b [-] password=x1 f /a/b.py:3'
+    recs, _ = _read([debug, debug, info, info, debug])
+    assert [(r.message, r.location) for r in recs] == (
+        [('password=***', 'f /a/b.py:3')] * 2
+        + [('password=*** f /a/b.py:3', None)] * 2
+        + [('password=***', 'f /a/b.py:3')])
