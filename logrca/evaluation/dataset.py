@@ -163,11 +163,13 @@ class Dataset:
 
     :param path: the folder.
     :param campaigns: campaigns to read (default: every table present).
+    :param limit: keep only the ``limit`` lowest test ids of each campaign
+        (quick trials; figures on a subset are not the protocol's).
     :raises DatasetError: when no table or no archive is found, or a table
         lacks the columns the labels need.
     """
 
-    def __init__(self, path, campaigns=None):
+    def __init__(self, path, campaigns=None, limit=None):
         self.path = os.path.abspath(path)
         if not os.path.isdir(self.path):
             raise DatasetError('no such folder: %s' % path)
@@ -187,6 +189,12 @@ class Dataset:
         if not self.tests:
             raise DatasetError('%s holds none of the tables %s'
                                % (path, ', '.join(TABLES.values())))
+        if limit is not None:
+            keep = set()
+            for campaign in CAMPAIGNS:
+                keep.update(sorted(k for k in self.tests
+                                   if k.campaign == campaign)[:limit])
+            self.tests = {k: v for k, v in self.tests.items() if k in keep}
         for campaign in self.campaigns:
             for round_ in ROUNDS:
                 if not os.path.exists(self.archive(campaign, round_)):

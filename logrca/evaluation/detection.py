@@ -403,7 +403,7 @@ def _model_info(detector):
 
 def evaluate(conf, driver, test_path, model=None, train_path=None,
              cv_path=None, cache_dir=None, progress=True, jobs=1,
-             resamples=1000, campaigns=None, target_far=0.02):
+             resamples=1000, campaigns=None, target_far=0.02, limit=None):
     """Run one evaluation and return the JSON document.
 
     Exactly one of ``cv_path`` (3-fold CV on one folder) or ``test_path``
@@ -416,12 +416,12 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
     harness = Harness(conf, cache, progress=progress, jobs=jobs)
     rule_only = driver == ERROR_RULE
     if cv_path:
-        data = dataset_mod.Dataset(cv_path, campaigns)
+        data = dataset_mod.Dataset(cv_path, campaigns, limit)
         plan = [(data, data, s)
                 for s in splits_mod.cross_validation(data.test_keys())]
     else:
-        data = dataset_mod.Dataset(test_path, campaigns)
-        train = (dataset_mod.Dataset(train_path, campaigns)
+        data = dataset_mod.Dataset(test_path, campaigns, limit)
+        train = (dataset_mod.Dataset(train_path, campaigns, limit)
                  if train_path else None)
         split = splits_mod.train_test(
             train.test_keys() if train else set(), data.test_keys(),
@@ -486,6 +486,7 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
         'detectors': {k: conf.detectors[k] for k in conf.detectors},
         'bootstrap_resamples': resamples,
         'target_far': target_far,
+        'limit_tests_per_campaign': limit,
         'raised_at': 'stream time when the pipeline returned the anomaly; '
                      'finish() anomalies at last record + session_window',
     }

@@ -71,6 +71,9 @@ def _add_detection(actions):
     parser.add_argument('--campaign', action='append', dest='campaigns',
                         choices=['Nova', 'Cinder', 'Neutron'],
                         help='Score only this campaign (repeatable).')
+    parser.add_argument('--limit', type=int, metavar='N',
+                        help='Quick trial: only the N lowest test ids of '
+                             'each campaign (not a protocol figure).')
     parser.add_argument('--cache-dir', metavar='DIR',
                         help='Cache of parsed runs (default: '
                              '$LOGRCA_EVAL_CACHE or <tmp>/logrca-eval-cache).')
@@ -109,7 +112,8 @@ def detection(conf, args):
             train_path=args.train, cv_path=args.cv,
             cache_dir=args.cache_dir, progress=not args.no_progress,
             jobs=args.jobs, resamples=args.bootstrap,
-            campaigns=args.campaigns, target_far=args.target_far)
+            campaigns=args.campaigns, target_far=args.target_far,
+            limit=args.limit)
     except (dataset.DatasetError, splits.SplitError,
             detector_base.DetectorError) as exc:
         print('logrca-manage evaluate detection: %s' % exc, file=sys.stderr)

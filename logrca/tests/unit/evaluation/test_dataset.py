@@ -154,3 +154,9 @@ def test_train_test_split_refuses_overlap():
     assert dataset.TestKey('Nova', 20) in split.validation
     with pytest.raises(splits.SplitError, match='both'):
         splits.train_test(_keys(1, 2), _keys(2, 3))
+
+
+def test_limit_keeps_the_lowest_ids(folder):
+    data = dataset.Dataset(folder, limit=2)
+    assert [str(k) for k in data.test_keys()] == ['Nova/Test_1',
+                                                  'Nova/Test_2']
