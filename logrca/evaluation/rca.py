@@ -265,6 +265,45 @@ def _baseline_section(items):
     return out
 
 
+def figures_of(items, resamples=0):
+    """Pooled, per-campaign, seen/unseen figures and baselines."""
+    doc = summarise(items, resamples)
+    doc['per_campaign'] = {}
+    for campaign in dataset_mod.CAMPAIGNS:
+        subset = [i for i in items if i['campaign'] == campaign]
+        if subset:
+            doc['per_campaign'][campaign] = summarise(subset)
+            doc['per_campaign'][campaign]['baselines'] = \
+                _baseline_section(subset)
+    for name, flag in (('seen_location', True), ('unseen_location', False)):
+        subset = [i for i in items if i['seen_location'] is flag]
+        doc[name] = summarise(subset)
+        doc[name]['baselines'] = _baseline_section(subset) if subset \
+            else {}
+    doc['baselines'] = _baseline_section(items) if items else {}
+    return doc
+
+
+def merge(docs, resamples=1000):
+    """One document from documents of disjoint folds (same settings)."""
+    items = []
+    for doc in docs:
+        for run_id, item in doc['per_run'].items():
+            items.append(dict(item, run_id=run_id))
+    out = dict(docs[0])
+    out.update(figures_of(items, resamples))
+    hits = [i['kb_hit'] for i in items if 'kb_hit' in i]
+    out['kb_retrieval'] = dict(docs[0]['kb_retrieval'], runs=len(hits),
+                               hit_rate_top5_module=round(
+                                   sum(hits) / len(hits), 4)
+                               if hits else None)
+    out['splits'] = [s for d in docs for s in d['splits']]
+    out['seconds'] = round(sum(d['seconds'] for d in docs), 1)
+    out['merged_from'] = len(docs)
+    out['per_run'] = {k: v for d in docs for k, v in d['per_run'].items()}
+    return out
+
+
 def build_driver(conf, name, kb):
     return rca_base.load_driver(conf, name, kb=kb)
 
@@ -273,7 +312,7 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
              cv_path=None, detector=None, detector_model=None,
              docs=None, queries=None, cache_dir=None, kb_dir=None,
              progress=True, resamples=1000, campaigns=None,
-             max_anomalies=MAX_ANOMALIES, limit=None):
+             max_anomalies=MAX_ANOMALIES, limit=None, folds=None):
     """Run one RCA evaluation and return the JSON document.
 
     :param detector: detector driver name (e.g. ``baseline``); trained on
@@ -281,6 +320,8 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
     :param detector_model: a trained detector artifact folder instead.
     :param limit: score at most this many positive runs per split (for
         quick checks; the figures then say so).
+    :param folds: with ``cv_path``, score only these folds (1-3), e.g. to
+        run the folds as parallel processes and :func:`merge` them.
     """
     started = time.monotonic()
     cache = cache_mod.RecordCache(
@@ -289,7 +330,8 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
     if cv_path:
         data = dataset_mod.Dataset(cv_path, campaigns)
         plan = [(data, data, s)
-                for s in splits_mod.cross_validation(data.test_keys())]
+                for s in splits_mod.cross_validation(data.test_keys())
+                if not folds or s.name in {'fold-%d' % f for f in folds}]
     else:
         data = dataset_mod.Dataset(test_path, campaigns)
         train = dataset_mod.Dataset(train_path, campaigns)
@@ -323,6 +365,9 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
             det = detection.train_detector(conf, harness, detector,
                                            train_data, split, miner)
         driver = build_driver(conf, driver_name, kb)
+        # Indexes are built once, as a conductor does when it starts, not
+        # inside the first explanation's latency.
+        kb.warm_up()
         runs = test_data.runs(split.test, [dataset_mod.POSITIVE])
         if limit:
             runs = runs[:limit]
@@ -350,13 +395,15 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
             query = kb_mod.signature(records)
             hits = kb.search(query, k=5, kinds=(kb_mod.FAILURE,)) \
                 if query else []
-            kb_hits.append(any(e.module == gt['module'] for e, _ in hits))
+            kb_hit = any(e.module == gt['module'] for e, _ in hits)
+            kb_hits.append(kb_hit)
             item.update({
                 'run_id': run.run_id, 'test': str(run_key.test),
                 'campaign': run_key.test.campaign, 'split': split.name,
                 'run_lines': len(records), 'anomalies': info['anomalies'],
                 'latencies': [round(x, 4) for x in info['latencies']],
                 'seen_location': (gt['module'], gt['function']) in seen,
+                'kb_hit': kb_hit,
                 'truth': gt})
             items.append(item)
             if bar is not None:
@@ -366,20 +413,7 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
     doc = {'protocol': detection.PROTOCOL, 'evaluation': 'rca',
            'driver': driver_name,
            'detector': detector, 'detector_model': detector_model}
-    doc.update(summarise(items, resamples))
-    doc['per_campaign'] = {}
-    for campaign in dataset_mod.CAMPAIGNS:
-        subset = [i for i in items if i['campaign'] == campaign]
-        if subset:
-            doc['per_campaign'][campaign] = summarise(subset)
-            doc['per_campaign'][campaign]['baselines'] = \
-                _baseline_section(subset)
-    for name, flag in (('seen_location', True), ('unseen_location', False)):
-        subset = [i for i in items if i['seen_location'] is flag]
-        doc[name] = summarise(subset)
-        doc[name]['baselines'] = _baseline_section(subset) if subset \
-            else {}
-    doc['baselines'] = _baseline_section(items) if items else {}
+    doc.update(figures_of(items, resamples))
     doc['kb_retrieval'] = {
         'hit_rate_top5_module': round(sum(kb_hits) / len(kb_hits), 4)
         if kb_hits else None,

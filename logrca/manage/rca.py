@@ -93,11 +93,24 @@ def add_evaluate_parser(actions):
     parser.add_argument('--limit', type=int,
                         help='Score at most N positive runs per split '
                              '(quick checks; recorded in the output).')
+    parser.add_argument('--fold', type=int, action='append',
+                        dest='folds', choices=[1, 2, 3],
+                        help='With --cv, score only this fold (repeatable; '
+                             'run folds as parallel processes and join '
+                             'them with "evaluate rca-merge").')
     parser.add_argument('--cache-dir', metavar='DIR')
     parser.add_argument('--bootstrap', type=int, default=1000)
     parser.add_argument('--output', required=True, metavar='FILE.json')
     parser.add_argument('--no-progress', action='store_true')
     parser.set_defaults(func=run_evaluate)
+
+    mparser = actions.add_parser(
+        'rca-merge', help='Join "evaluate rca --fold N" documents into one '
+                          '(figures recomputed from per_run).')
+    mparser.add_argument('inputs', nargs='+', metavar='FOLD.json')
+    mparser.add_argument('--bootstrap', type=int, default=1000)
+    mparser.add_argument('--output', required=True, metavar='FILE.json')
+    mparser.set_defaults(func=run_merge)
 
     qparser = actions.add_parser(
         'questions', help='Accuracy of question answering (structured '
@@ -170,19 +183,37 @@ def run_evaluate(conf, args):
             queries=args.queries or conf.rca.queries_path,
             cache_dir=args.cache_dir, kb_dir=args.kb_cache,
             progress=not args.no_progress, resamples=args.bootstrap,
-            campaigns=args.campaigns, limit=args.limit)
+            campaigns=args.campaigns, limit=args.limit, folds=args.folds)
     except (dataset.DatasetError, splits.SplitError,
             detector_base.DetectorError, rca_base.RCAError) as exc:
         print('logrca-manage evaluate rca: %s' % exc, file=sys.stderr)
         return 1
     evaluate_cmd._write(doc, args.output)
+    _print_rca(args.driver, doc)
+    return 0
+
+
+def run_merge(conf, args):
+    from logrca.evaluation import rca as rca_eval
+    from logrca.manage import evaluate as evaluate_cmd
+    docs = []
+    for path in args.inputs:
+        with open(path, encoding='utf-8') as f:
+            docs.append(json.load(f))
+    doc = rca_eval.merge(docs, args.bootstrap)
+    evaluate_cmd._write(doc, args.output)
+    _print_rca(doc['driver'], doc)
+    return 0
+
+
+def _print_rca(driver, doc):
+    from logrca.evaluation import rca as rca_eval
     print('%s on %d runs (%d detected): package top-1 %s, module top-1 %s '
           'top-3 %s, (module, function) top-3 %s, operation %s, evidence '
           'hit %s, reading effort %s lines, latency p95 %s s' % (
-              args.driver, doc['runs'], doc['detected'],
+              driver, doc['runs'], doc['detected'],
               *(doc[k] for k in rca_eval.FIGURES),
               doc['reading_effort']['median'], doc['latency_s']['p95']))
-    return 0
 
 
 def run_explain(conf, args):

@@ -413,6 +413,11 @@ class KnowledgeBase:
         kb._ids = dict(self._ids)
         return kb
 
+    def warm_up(self):
+        """Build the BM25 index and run the encoder once."""
+        if self.entries:
+            self.search('warm up', k=1)
+
     def _lexical(self):
         if self._bm25 is None:
             import rank_bm25  # a well-kept BM25; no need to write one
