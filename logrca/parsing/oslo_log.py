@@ -72,6 +72,13 @@ MAX_EXTRA_LINES = 2000
 _MAX_WARNINGS = 5
 
 
+def clear_caches():
+    """Empty the caches shared by all readers (benchmarks start cold)."""
+    _MINUTES.clear()
+    _DEBUG_TEXTS.clear()
+    _TEXTS.clear()
+
+
 def _none(value):
     if not value or value == '-' or value == 'None':
         return None
