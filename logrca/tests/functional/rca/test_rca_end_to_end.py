@@ -150,3 +150,53 @@ class TestExplainStored(unittest.TestCase):
         self.assertGreaterEqual(reader['redacted_lines'], 1)
         for claim in reader['suspects'] + reader['chain']:
             self.assertTrue(claim['citations'])
+
+
+class TestKbBuild(unittest.TestCase):
+
+    def test_kb_build_command(self):
+        from logrca.rca import kb as kb_mod
+        with tempfile.TemporaryDirectory() as tmp:
+            docs = os.path.join(tmp, 'docs', 'nova')
+            os.makedirs(docs)
+            with open(os.path.join(docs, 'ts.rst'), 'w') as f:
+                f.write('Instance errors\n===============\n\nWhen an '
+                        'instance fails to spawn, read the nova-compute '
+                        'log and the instance fault record first.\n')
+            queries = os.path.join(tmp, 'q.jsonl')
+            with open(queries, 'w') as f:
+                f.write(json.dumps({'launchpad_bug': 7, 'query':
+                                    'message:"Instance failed to spawn"'})
+                        + '\n')
+            train = fixtures.write_folder(os.path.join(tmp, 'train'), [
+                {'campaign': 'Nova', 'id': 1, 'r1': 'FAILURE',
+                 'r2': 'NO_FAILURE', 'logs': _failure_run('03:20', 1)}])
+            out = os.path.join(tmp, 'kb')
+            config = os.path.join(tmp, 'logrca.conf')
+            with open(config, 'w') as f:
+                f.write('[DEFAULT]\nstate_path = %s\n' % tmp)
+            stdout = io.StringIO()
+            env = dict(os.environ, LOGRCA_EVAL_CACHE=os.path.join(
+                tmp, 'cache'))
+            old = os.environ.copy()
+            os.environ.update(env)
+            try:
+                with contextlib.redirect_stdout(stdout):
+                    rc = manage_cmd.main([
+                        '--config-file', config, 'kb', 'build', '--docs',
+                        os.path.join(tmp, 'docs'), '--queries', queries,
+                        '--train', train, '--no-feedback', '--output',
+                        out])
+            finally:
+                os.environ.clear()
+                os.environ.update(old)
+            self.assertEqual(0, rc)
+            self.assertIn('doc 1, failure 1, signature 1', stdout.getvalue())
+            kb = kb_mod.KnowledgeBase.load(out)
+            failure = [e for e in kb.entries if e.kind == 'failure'][0]
+            self.assertEqual('nova/compute/manager.py', failure.module)
+            # Past failures name no dataset path or test.
+            self.assertNotIn('Test_', json.dumps(failure.to_dict()))
+            hit = kb.search('Instance failed to spawn TypeError', k=1,
+                            kinds=('failure',))
+            self.assertEqual(failure.id, hit[0][0].id)
