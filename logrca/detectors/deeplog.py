@@ -99,7 +99,7 @@ class DeepLogDetector(learned.LearnedDetector):
             yield tuple(padded[i:i + self.window]), target
 
     def _fit(self, seqs, progress=None, epochs=None, time_budget=None):
-        epochs = epochs or 8
+        epochs = epochs or 5
         started = time.monotonic()
         id_seqs, time_seqs = [], []
         pairs = collections.Counter()

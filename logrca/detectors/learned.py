@@ -504,24 +504,64 @@ class LearnedDetector(base.Detector):
 
         :param run_maxima: one ``max_seen`` dict per normal run.
         :param target_far: the share of normal runs allowed to raise an
-            anomaly; split evenly between the score families.
+            anomaly, all families together.
         :returns: the new thresholds.
+
+        Every family starts just above its largest validation score (no
+        run raises); then, while fewer than ``floor(target_far * runs)``
+        runs would raise, the family whose next lower score adds the
+        fewest raising runs is lowered to it (ties: the first family of
+        :attr:`FAMILIES`). Families switched off are left at infinity.
         """
         if not run_maxima:
             raise base.DetectorError('calibration needs at least one run '
                                      'of normal logs')
-        share = target_far / len(self.FAMILIES)
+        active = [f for f in self.FAMILIES if f not in self.disabled]
+        runs = [{f: m.get(f, -math.inf) for f in active}
+                for m in run_maxima]
+        levels = {f: sorted({r[f] for r in runs if not math.isinf(r[f])},
+                            reverse=True) for f in active}
+        # Index into levels[f]: thresholds sit just above levels[f][pos].
+        pos = dict.fromkeys(active, 0)
+        allowed = int(target_far * len(runs) + 1e-9)
+
+        def raising(positions):
+            out = set()
+            for f in active:
+                k = positions[f]
+                if k > 0:
+                    cut = levels[f][k - 1]
+                    out.update(i for i, r in enumerate(runs) if r[f] >= cut)
+            return out
+
+        flagged = set()
+        while True:
+            best = None
+            for f in active:
+                if pos[f] >= len(levels[f]) - 1:
+                    continue
+                trial = dict(pos)
+                trial[f] += 1
+                got = raising(trial)
+                if len(got) <= allowed and (
+                        best is None or len(got) < len(best[1])):
+                    best = (f, got)
+            if best is None:
+                break
+            pos[best[0]] += 1
+            flagged = best[1]
         for family in self.FAMILIES:
-            values = sorted(m.get(family, -math.inf) for m in run_maxima)
-            values = [v for v in values if not math.isinf(v)] or [0.0]
-            # Allow floor(share * n) runs above the threshold.
-            allowed = int(share * len(run_maxima))
-            pick = values[max(len(values) - 1 - allowed, 0)]
+            if family not in active:
+                self.thresholds[family] = math.inf
+                continue
+            values = levels[family]
+            pick = values[pos[family]] if values else 0.0
             self.thresholds[family] = pick + max(abs(pick) * 0.01, 1e-3)
         self.training_summary['calibration'] = {
-            'runs': len(run_maxima), 'target_far': target_far}
-        LOG.info('Calibrated %s on %d runs: %s', self.name, len(run_maxima),
-                 self.thresholds)
+            'runs': len(run_maxima), 'target_far': target_far,
+            'runs_above': len(flagged)}
+        LOG.info('Calibrated %s on %d runs (%d above): %s', self.name,
+                 len(run_maxima), len(flagged), self.thresholds)
         return dict(self.thresholds)
 
     @property
