@@ -85,6 +85,8 @@ class DeepLogDetector(learned.LearnedDetector):
         self.flow = learned.FlowModel()
         self.use_parameters = conf.detectors.deeplog_parameters
         self._pred_cache = {}
+        self._table = {}
+        self.table_windows = self.table_top = None
         self._deadlines = []
         self._seq = 0
         self._now = None
@@ -168,6 +170,7 @@ class DeepLogDetector(learned.LearnedDetector):
         self.net.eval()
         self.net.cpu()
         self._pred_cache = {}
+        self._build_table([w for (w, _), _ in items])
         self.training_summary['unique_windows'] = n
         self.training_summary['epochs'] = len(losses)
         self.training_summary['loss'] = losses
@@ -175,8 +178,41 @@ class DeepLogDetector(learned.LearnedDetector):
 
     # -- artifacts --------------------------------------------------------
 
+    def _build_table(self, windows):
+        """Precompute the top-g next keys of the training windows.
+
+        Live sessions mostly repeat windows seen in training: for those a
+        key in the table scores 0 without running the LSTM, which is what
+        makes scoring fast from the first record.
+        """
+        unique = sorted(set(windows))
+        tops = []
+        with torch.inference_mode():
+            for start in range(0, len(unique), 4096):
+                x = torch.tensor(unique[start:start + 4096],
+                                 dtype=torch.long)
+                logp = torch.log_softmax(self.net(x), dim=-1)
+                val, idx = torch.topk(logp, min(self.top_g, logp.shape[1]))
+                idx = idx.masked_fill(-val >= self.MAX_TOP_NLL, -1)
+                tops.append(idx)
+        width = min(self.top_g, len(self.vocab))
+        self.table_windows = torch.tensor(unique or [[0] * self.window],
+                                          dtype=torch.int32)
+        self.table_top = (torch.cat(tops).to(torch.int32) if tops else
+                          torch.full((1, width), -1, dtype=torch.int32))
+        self._load_table()
+
+    def _load_table(self):
+        self._table = {
+            tuple(w): frozenset(k for k in top if k >= 0)
+            for w, top in zip(self.table_windows.tolist(),
+                              self.table_top.tolist())}
+
     def _tensors(self):
-        return dict(self.net.state_dict())
+        tensors = dict(self.net.state_dict())
+        tensors['table.windows'] = self.table_windows
+        tensors['table.top'] = self.table_top
+        return tensors
 
     def _metadata(self):
         return {'window': self.window, 'top_g': self.top_g,
@@ -193,6 +229,9 @@ class DeepLogDetector(learned.LearnedDetector):
         self.use_parameters = bool(meta.get('use_parameters', True))
         self.timing = learned.TimingModel.from_json(meta['timing'])
         self.flow = learned.FlowModel.from_json(meta['flow'])
+        self.table_windows = tensors.pop('table.windows')
+        self.table_top = tensors.pop('table.top')
+        self._load_table()
         net = KeyLSTM(len(self.vocab), self.embed, self.hidden)
         net.load_state_dict(tensors)
         net.eval()
@@ -213,6 +252,9 @@ class DeepLogDetector(learned.LearnedDetector):
         Both the top-g set of a window and the score of a (window, key)
         pair are cached: the LSTM runs only for pairs not seen before.
         """
+        top = self._table.get(window)
+        if top is not None and kid in top:
+            return 0.0
         pair = (window, kid)
         score = self._pred_cache.get(pair)
         if score is None:
