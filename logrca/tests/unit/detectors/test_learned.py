@@ -247,3 +247,49 @@ def test_logbert_trains_and_maps_unseen_templates(conf, tmp_path):
     recs = _stream(10, seed=5, broken='error')
     assert _replay(conf, det, recs)[1] == pytest.approx(
         _replay(conf, other, recs)[1], rel=1e-4)
+
+
+def test_rarity_counts_periods_not_lines():
+    def seq(t, keys):
+        return learned.Sequence('request', list(keys), [t] * len(keys),
+                                [None] * len(keys), ['INFO'] * len(keys))
+    model = learned.KeyRarity(gap=60.0, length=900.0)
+    noisy = 'ERROR nova.compute.manager Error updating resources'
+    # Three periods (runs) far apart; the noisy error is logged 50 times
+    # in one of them, a common step in all three.
+    model.fit([seq(0.0, ['INFO a step'] + [noisy] * 50),
+               seq(10.0, ['INFO a step']),
+               seq(5000.0, ['INFO a step']),
+               seq(9000.0, ['INFO a step'])])
+    assert model.periods == 3
+    assert model.counts[noisy] == 1 and model.counts['INFO a step'] == 3
+    unseen = model.score('ERROR nova.compute.manager Boom', 'ERROR')
+    assert unseen > model.score(noisy, 'ERROR') > model.score(
+        'INFO a step', 'INFO')
+    assert model.score('DEBUG x', 'DEBUG') == 0.0
+    # An error seen once outranks an unseen INFO line (level bonus).
+    assert model.score(noisy, 'ERROR') > model.score('INFO new', 'INFO')
+
+
+def test_calibration_shares_the_allowance_between_families(conf):
+    det = deeplog.DeepLogDetector(conf, load=False)
+    maxima = [{'rarity': 1.0, 'sequence': 1.0, 'timing': 0.0, 'flow': 0.0}
+              for _ in range(98)]
+    # One run stands out on two families, another on one.
+    maxima.append({'rarity': 9.0, 'sequence': 8.0, 'timing': 0.0,
+                   'flow': 0.0})
+    maxima.append({'rarity': 5.0, 'sequence': 1.0, 'timing': 0.0,
+                   'flow': 0.0})
+    thresholds = det.calibrate(maxima, 0.02)
+    raised = [m for m in maxima
+              if any(m[f] > thresholds[f] for f in thresholds)]
+    assert len(raised) == 2
+    assert thresholds['rarity'] < 5.0 and thresholds['sequence'] < 8.0
+    # No allowance: nothing of the validation runs raises.
+    thresholds = det.calibrate(maxima, 0.0)
+    assert not [m for m in maxima
+                if any(m[f] > thresholds[f] for f in thresholds)]
+    # A family switched off never raises.
+    conf.set_override('disabled_families', ['sequence'], 'detectors')
+    det = deeplog.DeepLogDetector(conf, load=False)
+    assert math.isinf(det.calibrate(maxima, 0.02)['sequence'])
