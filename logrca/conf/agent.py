@@ -51,9 +51,12 @@ opts = [
                     'each notification; agents that share a pool share the '
                     'work. Empty means no pool (messages are shared '
                     'round-robin with every other consumer of the topic).'),
-    cfg.ListOpt('notification_exchanges', default=[],
+    cfg.ListOpt('notification_exchanges',
+                default=['nova', 'cinder', 'neutron', 'glance', 'heat',
+                         'keystone'],
                 help='Exchanges to listen on, in addition to the default '
-                     'control exchange (e.g. nova, cinder, neutron).'),
+                     'control exchange: each service publishes its '
+                     'notifications on its own exchange.'),
     cfg.ListOpt('detectors', default=['baseline'],
                 help='Detector drivers (stevedore namespace '
                      'logrca.detectors) the agent scores with.'),
