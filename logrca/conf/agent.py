@@ -70,12 +70,9 @@ opts = [
 
 
 def register_opts(conf):
-    # A fresh OptGroup per ConfigOpts: register_group() only makes a shallow
-    # copy, so a shared module-level group would share its option table,
-    # and set_override() on one ConfigOpts would leak into every other.
-    group = cfg.OptGroup(GROUP.name, title=GROUP.title, help=GROUP.help)
-    conf.register_group(group)
-    conf.register_opts(opts, group=group)
+    # logrca.conf.register_opts() has given conf a group of its own first.
+    conf.register_group(GROUP)
+    conf.register_opts(opts, group=GROUP)
 
 
 def list_opts():
