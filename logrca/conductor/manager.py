@@ -32,12 +32,14 @@ class ConductorManager:
     """
 
     # Keep in step with logrca.conductor.rpcapi.ConductorAPI.RPC_API_VERSION.
-    target = oslo_messaging.Target(version='1.0')
+    target = oslo_messaging.Target(version='1.1')
 
-    def __init__(self, conf, dbapi, notifier=None):
+    def __init__(self, conf, dbapi, notifier=None, explainer=None):
         self.conf = conf
         self.dbapi = dbapi
         self.notifier = notifier
+        #: optional :class:`logrca.conductor.explainer.Explainer`.
+        self.explainer = explainer
         #: received, stored, duplicate and malformed anomalies so far.
         self.counters = collections.Counter()
 
@@ -82,4 +84,21 @@ class ConductorManager:
             # redelivered anomaly is not announced twice.
             self.notifier.anomalies_stored(
                 [a for a in valid if a.uuid in new])
+        if stored and self.explainer is not None:
+            self.explainer.submit(stored)
         return stored
+
+    def explain_anomaly(self, ctxt, anomaly_id, refresh=False):
+        """The explanation document of a stored anomaly (RPC 1.1).
+
+        Computed now if it was not yet. Returns None when the anomaly does
+        not exist; the caller redacts it for its reader's project.
+        """
+        if self.explainer is None:
+            from logrca.conductor import explainer as explainer_mod
+            self.explainer = explainer_mod.Explainer(
+                self.conf, self.dbapi, self.notifier)
+        try:
+            return self.explainer.explain(anomaly_id, refresh=bool(refresh))
+        except LookupError:
+            return None

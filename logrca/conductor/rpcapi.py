@@ -50,9 +50,10 @@ class ConductorAPI:
     API version history:
 
     * 1.0 - Initial version: ``store_anomalies``.
+    * 1.1 - ``explain_anomaly``.
     """
 
-    RPC_API_VERSION = '1.0'
+    RPC_API_VERSION = '1.1'
 
     def __init__(self, conf, transport=None, timeout=None):
         self.conf = conf
@@ -81,6 +82,16 @@ class ConductorAPI:
         """
         cctxt = self.client.prepare(version='1.0')
         return cctxt.call(ctxt, 'store_anomalies', anomalies=anomalies)
+
+    def explain_anomaly(self, ctxt, anomaly_id, refresh=False):
+        """The explanation document of a stored anomaly, or None.
+
+        The conductor computes it with its RCA driver if it has none yet
+        (or ``refresh``); the document is not redacted for any project.
+        """
+        cctxt = self.client.prepare(version='1.1')
+        return cctxt.call(ctxt, 'explain_anomaly', anomaly_id=anomaly_id,
+                          refresh=refresh)
 
     def cleanup(self):
         """Release the transport, when this client made it."""

@@ -17,6 +17,7 @@ import oslo_messaging
 from oslo_log import log
 from oslo_service import service
 
+from logrca.conductor import explainer as explainer_mod
 from logrca.conductor import manager as manager_mod
 from logrca.conductor import notifier as notifier_mod
 from logrca.conductor import retention
@@ -72,14 +73,21 @@ class ConductorService(service.Service):
         self.transport = None
         self.notifier = None
         self.retention = None
+        self.explainer = None
 
     def start(self):
         super().start()
         self.dbapi = db_api.get_instance(self.conf)
         rpcapi.register_messaging_opts(self.conf)
         self.notifier = notifier_mod.Notifier(self.conf)
+        self.explainer = None
+        if self.conf.conductor.explain_on_store:
+            self.explainer = explainer_mod.Explainer(
+                self.conf, self.dbapi, self.notifier)
+            self.explainer.start()
         self.manager = manager_mod.ConductorManager(
-            self.conf, self.dbapi, notifier=self.notifier)
+            self.conf, self.dbapi, notifier=self.notifier,
+            explainer=self.explainer)
         self.transport = rpcapi.get_rpc_transport(self.conf)
         target = oslo_messaging.Target(topic=self.conf.conductor.topic,
                                        server=self.conf.host)
@@ -102,6 +110,8 @@ class ConductorService(service.Service):
         if self.transport is not None:
             self.transport.cleanup()
             self.transport = None
+        if self.explainer is not None:
+            self.explainer.stop()
         if self.notifier is not None:
             self.notifier.close()
         if self.dbapi is not None:

@@ -17,6 +17,10 @@ from oslo_config import cfg
 GROUP = cfg.OptGroup('conductor', title='Conductor options')
 
 opts = [
+    cfg.BoolOpt('explain_on_store', default=True,
+                help='Explain each new anomaly with the RCA driver in the '
+                     'background as soon as it is stored (otherwise an '
+                     'explanation is computed when first asked for).'),
     cfg.StrOpt('topic', default='logrca-conductor',
                help='RPC topic the conductor listens on.'),
     cfg.IntOpt('max_evidence_lines', default=50, min=1,

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from logrca.conductor import rpcapi
 from logrca.db import api as db_api
 from logrca.db import migration
+from logrca.detectors import anomaly as anomaly_mod
 from logrca.tests import services
 from logrca.tests.functional.db import base
 
@@ -203,3 +204,37 @@ def test_sigkill_mid_stream_stores_each_anomaly_once(conductor):
         assert lines == 3 * total
     finally:
         dbapi.dispose()
+
+
+def test_new_anomalies_are_explained_and_explain_over_rpc(conductor):
+    anomaly = base.make_anomaly(
+        7, service='explain', evidence=[anomaly_mod.Evidence(
+            timestamp=base.BASE_TIME, stream='nova-compute', level='ERROR',
+            logger='nova.compute.manager',
+            message='Instance failed to spawn\nTraceback (most recent call '
+                    'last):\n  File "/usr/lib/python2.7/site-packages/nova/'
+                    'virt/libvirt/driver.py", line 693, in _connect_volume'
+                    '\n    raise Exception\nException',
+            request_id='req-x', lineno=5)])
+    assert conductor.api.store_anomalies({}, [anomaly.to_dict()]) == [
+        anomaly.uuid]
+    dbapi = _dbapi(conductor)
+    try:
+        # Stored first, explained in the background by the conductor.
+        deadline = time.monotonic() + 60
+        stored = None
+        while stored is None and time.monotonic() < deadline:
+            stored = dbapi.explanation_get(anomaly.uuid)
+            time.sleep(0.5)
+        assert stored is not None, conductor.log.read_text()[-3000:]
+        modules = [s.get('module') for s in stored['body']['suspects']]
+        assert 'nova/virt/libvirt/driver.py' in modules
+    finally:
+        dbapi.dispose()
+    api = rpcapi.ConductorAPI(conductor.conf, timeout=60)
+    try:
+        body = api.explain_anomaly({}, anomaly.uuid)
+        assert body == stored['body']
+        assert api.explain_anomaly({}, str(uuid.uuid4())) is None
+    finally:
+        api.cleanup()
