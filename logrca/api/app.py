@@ -41,7 +41,27 @@ class APIState:
     def __init__(self, conf, dbapi=None):
         self.conf = conf
         self._dbapi = dbapi
+        self._conductor = None
         self.enforcer = policy.PolicyEnforcer(conf)
+
+    @property
+    def conductor(self):
+        """An RPC client of the conductor, or None without a broker.
+
+        The API never loads models: explanations not yet stored are asked
+        of the conductor (``[api] explain_via_conductor``).
+        """
+        if self._conductor is None and self.conf.api.explain_via_conductor:
+            import oslo_messaging
+
+            from logrca.conductor import rpcapi
+            # Parsing registers [DEFAULT] transport_url on this conf.
+            oslo_messaging.TransportURL.parse(self.conf)
+            self._conductor = False
+            if self.conf.transport_url:
+                self._conductor = rpcapi.ConductorAPI(
+                    self.conf, timeout=self.conf.api.explain_timeout)
+        return self._conductor or None
 
     @property
     def dbapi(self):

@@ -17,6 +17,14 @@ from oslo_config import cfg
 GROUP = cfg.OptGroup('api', title='REST API options')
 
 opts = [
+    cfg.BoolOpt('explain_via_conductor', default=True,
+                help='Ask the conductor over RPC for an explanation that is '
+                     'not stored yet (needs transport_url); otherwise, and '
+                     'when the conductor does not answer in time, the API '
+                     'returns a plain summary of the evidence.'),
+    cfg.IntOpt('explain_timeout', default=20, min=1,
+               help='Seconds the API waits for the conductor to explain an '
+                    'anomaly.'),
     cfg.HostAddressOpt('host', default='127.0.0.1',
                        help='Address logrca-api listens on (development '
                             'server; use uwsgi or gunicorn in production).'),

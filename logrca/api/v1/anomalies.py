@@ -28,6 +28,7 @@ from werkzeug import exceptions as wexc
 
 from logrca.db import exceptions as db_exc
 from logrca.policies import anomaly as rules
+from logrca.rca import service as rca_service
 
 LOG = log.getLogger(__name__)
 
@@ -393,18 +394,39 @@ def explain_anomaly(anomaly_id):
     if not _can_see(state, row, rules.EXPLAIN):
         raise wexc.Forbidden(description='Policy does not allow %s.'
                              % rules.EXPLAIN)
+    see_all = state.enforcer.allowed(
+        _context(), rules.GET_OTHER_PROJECT_EVIDENCE,
+        {'project_id': row.get('project_id')})
     stored = state.dbapi.explanation_get(row['uuid'])
-    if stored is not None:
+    if stored is None and state.conductor is not None:
+        stored = _ask_conductor(state, row['uuid'])
+    if stored is not None and stored.get('body'):
+        body = stored['body']
+        if not see_all:
+            # No line whose request context is another project's.
+            body = rca_service.redact_for_project(body, _context().project_id)
         return {'explanation': {
             'anomaly_id': row['uuid'], 'source': 'rca',
             'driver': stored.get('driver'),
             'created_at': _iso(stored.get('created_at')),
-            'body': stored.get('body')}}
-    see_all = state.enforcer.allowed(
-        _context(), rules.GET_OTHER_PROJECT_EVIDENCE,
-        {'project_id': row.get('project_id')})
+            'body': body}}
     lines, hidden = visible_evidence(row, _context(), see_all)
     return {'explanation': evidence_summary(row, lines, hidden)}
+
+
+def _ask_conductor(state, anomaly_id):
+    """The conductor's explanation, or None if it cannot give one now."""
+    try:
+        body = state.conductor.explain_anomaly({}, anomaly_id)
+    except Exception as exc:  # timeout, no conductor: fall back, say why
+        LOG.warning('The conductor did not explain anomaly %s: %s',
+                    anomaly_id, exc)
+        return None
+    if not body:
+        return None
+    # The conductor stored it: read it back with its time and driver.
+    return (state.dbapi.explanation_get(anomaly_id)
+            or {'driver': body.get('driver'), 'body': body})
 
 
 def evidence_summary(row, lines, hidden):

@@ -238,3 +238,29 @@ def test_new_anomalies_are_explained_and_explain_over_rpc(conductor):
         assert api.explain_anomaly({}, str(uuid.uuid4())) is None
     finally:
         api.cleanup()
+
+
+def test_api_asks_the_conductor_for_a_missing_explanation(conductor):
+    from logrca.api import app as api_app
+
+    # Stored behind the conductor's back: nothing explains it until asked.
+    anomaly = base.make_anomaly(8, service='api-explain',
+                                project_id='p' * 32)
+    dbapi = _dbapi(conductor)
+    try:
+        dbapi.store_anomalies([anomaly])
+        assert dbapi.explanation_get(anomaly.uuid) is None
+        conductor.conf.set_override('auth_enabled', False, 'api')
+        flask_app = api_app.create_flask_app(conductor.conf, dbapi)
+        with flask_app.test_client() as http:
+            response = http.get(
+                '/v1/anomalies/%s/explanation' % anomaly.uuid,
+                headers={'X-Project-Id': 'p' * 32, 'X-Roles': 'reader',
+                         'X-User-Id': 'u' * 32})
+        assert response.status_code == 200, response.get_data()
+        explanation = response.get_json()['explanation']
+        assert explanation['source'] == 'rca'
+        assert explanation['driver'] == 'grounded'
+        assert dbapi.explanation_get(anomaly.uuid) is not None
+    finally:
+        dbapi.dispose()
