@@ -28,9 +28,9 @@ WILDCARD = base.WILDCARD
 
 # Caches are cleared when they grow past these sizes (memory stays bounded;
 # what they hold is re-derived from the templates).
-MAX_TOKENS = 262144
-MAX_SHAPES = 262144
-MAX_MESSAGES = 65536
+MAX_TOKENS = 65536
+MAX_SHAPES = 65536
+MAX_MESSAGES = 32768
 
 _VARIABLE = re.compile('|'.join('(?:%s)' % pattern
                                 for _name, pattern in masks.MASKS))
