@@ -136,7 +136,8 @@ def get_explanation(conf, anomaly_id, driver=None, refresh=False,
         if row is None:
             raise NotFound('no anomaly %s' % anomaly_id)
         anomaly = anomaly_from_db(row)
-        if kb is None:
+        if kb is None and (driver is None or isinstance(driver, str)):
+            # A driver instance brings its own knowledge base.
             kb = load_kb(conf)
         exp = explain(conf, anomaly, source=source, driver=driver, kb=kb)
         body = exp.to_dict()
