@@ -293,3 +293,16 @@ def test_calibration_shares_the_allowance_between_families(conf):
     conf.set_override('disabled_families', ['sequence'], 'detectors')
     det = deeplog.DeepLogDetector(conf, load=False)
     assert math.isinf(det.calibrate(maxima, 0.02)['sequence'])
+
+
+def test_ablation_switches(conf):
+    conf.set_override('deeplog_parameters', False, 'detectors')
+    det = _trained(conf, deeplog.DeepLogDetector, epochs=3)
+    assert det.timing.stats == {}
+    slow, _ = _replay(conf, det, _stream(20, seed=12, broken='slow'))
+    assert not any(a.reason.startswith('unusual value') for a in slow)
+    conf.set_override('disabled_families', ['rarity'], 'detectors')
+    det = _trained(conf, deeplog.DeepLogDetector, epochs=3)
+    assert math.isinf(det.thresholds['rarity'])
+    err, _ = _replay(conf, det, _stream(20, seed=10, broken='error'))
+    assert not any('never seen' in a.reason for a in err)
