@@ -20,7 +20,7 @@ state_path = $work
 [database]
 connection = sqlite:///$work/logrca.sqlite
 CONF
-rm -f "$work/logrca.sqlite"
+rm -f "$work"/logrca.sqlite*
 
 data=${LOGRCA_SHARED_DATA:-$PWD/../shared/data}/dessertlab-openstack-fault-injection
 if [ $# -ge 1 ] && [ -e "$1" ]; then
@@ -60,4 +60,14 @@ if [ -n "$first" ]; then
     echo
     echo "== logrca-manage anomaly show $first"
     manage anomaly show "$first"
+    shared=${LOGRCA_SHARED_DATA:-$PWD/../shared/data}
+    if [ ! -f "$work/kb/entries.json" ] && [ -d "$shared/openstack-ops-docs" ]; then
+        echo
+        echo "== logrca-manage kb build (operator docs and gate failure signatures)"
+        manage kb build --docs "$shared/openstack-ops-docs" \
+            --queries "$shared/elastic-recheck-queries/elastic_recheck_queries.jsonl"
+    fi
+    echo
+    echo "== logrca-manage explain $first"
+    manage explain "$first"
 fi
