@@ -66,8 +66,13 @@ class DeepLogDetector(learned.LearnedDetector):
       never end on, for longer than its next step ever took, raises "a
       step that should have followed is missing", decided in log time.
 
-    Predictions are cached per window of keys, so the LSTM runs only for
-    windows not seen before; that keeps scoring above 50,000 events/s.
+    * Rarity (shared, :class:`~logrca.detectors.learned.KeyRarity`): an
+      INFO-or-worse record whose key occurred in few or no periods of the
+      normal training logs.
+
+    The top-g keys of every training window are precomputed (and saved in
+    the artifact) and other predictions are cached, so the LSTM runs only
+    for windows not seen before.
     """
 
     name = 'deeplog'
