@@ -10,12 +10,13 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Database API: anomalies, their evidence and explanations (oslo.db)."""
+"""Database API: anomalies, evidence, explanations, feedback (oslo.db)."""
 
 import datetime
 import json
 import math
 import os
+import uuid as uuid_mod
 
 import sqlalchemy as sa
 from oslo_db import api as oslo_db_api
@@ -49,6 +50,11 @@ DEFAULT_SORT_DIRS = ('desc', 'desc')
 UPDATABLE = ('status', 'status_changed_by', 'status_comment')
 MAX_COMMENT_CHARS = 8192
 MAX_REASON_CHARS = 8192
+# Filters understood by feedback_get_all().
+FEEDBACK_FILTERS = ('anomaly_id', 'uuid', 'project_id', 'verdict')
+# Values accepted by feedback_create().
+FEEDBACK_VALUES = ('user_id', 'project_id', 'verdict', 'module', 'function',
+                   'operation', 'cause', 'comment')
 # Anomalies stored per transaction, and anomalies deleted per purge
 # transaction: keeps transactions short on a busy MariaDB.
 _STORE_CHUNK = 200
@@ -716,9 +722,150 @@ class Connection:
                 return 0
             # Children first: no reliance on ON DELETE CASCADE being on.
             for model in (models.Evidence, models.AnomalyRef,
-                          models.Explanation):
+                          models.Explanation, models.Feedback):
                 session.execute(sa.delete(model).where(
                     model.anomaly_id.in_(ids)))
             session.execute(sa.delete(models.Anomaly).where(
                 models.Anomaly.id.in_(ids)))
         return len(ids)
+
+    # -- feedback -------------------------------------------------------
+
+    @_retry
+    def feedback_create(self, anomaly_uuid, values):
+        """Store an operator's verdict on the cause of an anomaly.
+
+        :param values: ``verdict`` (one of :data:`models.VERDICTS`),
+            ``user_id``, ``project_id`` (who), ``module``, ``function``,
+            ``operation``, ``cause`` (the cause in words), ``comment``.
+            A ``corrected`` verdict needs ``module`` or ``cause``. Texts are
+            masked.
+        :returns: the stored feedback (see :meth:`feedback_get_all`).
+        :raises AnomalyNotFound, InvalidValue:
+        """
+        unknown = set(values) - set(FEEDBACK_VALUES)
+        if unknown:
+            raise exceptions.InvalidValue(
+                'unknown feedback field(s): %s' % ', '.join(sorted(unknown)))
+        verdict = values.get('verdict')
+        if verdict not in models.VERDICTS:
+            raise exceptions.InvalidValue(
+                'bad verdict %r; one of %s'
+                % (verdict, ', '.join(models.VERDICTS)))
+        row = {'verdict': verdict}
+        limits = {'user_id': models.ID_LEN, 'project_id': models.ID_LEN,
+                  'module': models.NAME_LEN, 'function': models.NAME_LEN,
+                  'operation': models.DETECTOR_LEN,
+                  'cause': MAX_COMMENT_CHARS, 'comment': MAX_COMMENT_CHARS}
+        for key, size in limits.items():
+            value = values.get(key)
+            if value is None:
+                row[key] = None
+                continue
+            if not isinstance(value, str):
+                raise exceptions.InvalidValue('%s must be text' % key)
+            if len(value) > size:
+                raise exceptions.InvalidValue(
+                    '%s longer than %d characters' % (key, size))
+            row[key] = masking.mask(value) if key in (
+                'cause', 'comment', 'module', 'function') else value
+        if verdict == models.VERDICT_CORRECTED and not (
+                row['module'] or row['cause']):
+            raise exceptions.InvalidValue(
+                'a corrected cause needs a module or a cause')
+        row['uuid'] = str(uuid_mod.uuid4())
+        row['created_at'] = timeutils.utcnow()
+        with self._writer() as session:
+            anomaly_id = session.scalar(sa.select(models.Anomaly.id).where(
+                models.Anomaly.uuid == anomaly_uuid))
+            if anomaly_id is None:
+                raise exceptions.AnomalyNotFound(anomaly_uuid)
+            session.add(models.Feedback(anomaly_id=anomaly_id, **row))
+        return self.feedback_get_all({'uuid': row['uuid']})[0]
+
+    def feedback_get_all(self, filters=None, limit=None):
+        """Stored feedback, oldest first.
+
+        :param filters: dict of :data:`FEEDBACK_FILTERS` (``anomaly_id`` is
+            the anomaly's uuid); a ``None`` value means no filter.
+        :returns: dicts with ``id``, ``anomaly_id`` (the anomaly's uuid),
+            ``user_id``, ``project_id``, ``verdict``, ``module``,
+            ``function``, ``operation``, ``cause``, ``comment``,
+            ``created_at`` -- what ``logrca-manage kb build`` reads.
+        :raises InvalidFilter:
+        """
+        stmt = sa.select(models.Feedback, models.Anomaly.uuid).join(
+            models.Anomaly, models.Anomaly.id == models.Feedback.anomaly_id)
+        for key, value in (filters or {}).items():
+            if value is None:
+                continue
+            if key == 'anomaly_id':
+                stmt = stmt.where(models.Anomaly.uuid == str(value))
+            elif key == 'uuid':
+                stmt = stmt.where(models.Feedback.uuid == str(value))
+            elif key in ('project_id', 'verdict'):
+                stmt = stmt.where(
+                    getattr(models.Feedback, key) == str(value))
+            else:
+                raise exceptions.InvalidFilter(
+                    'unknown filter: %s' % key)
+        stmt = stmt.order_by(models.Feedback.created_at,
+                             models.Feedback.id)
+        if limit is not None:
+            stmt = stmt.limit(int(limit))
+        with self._reader() as session:
+            return [{
+                'id': fb.uuid, 'anomaly_id': anomaly_uuid,
+                'user_id': fb.user_id, 'project_id': fb.project_id,
+                'verdict': fb.verdict, 'module': fb.module,
+                'function': fb.function, 'operation': fb.operation,
+                'cause': fb.cause, 'comment': fb.comment,
+                'created_at': _out_time(fb.created_at),
+            } for fb, anomaly_uuid in session.execute(stmt)]
+
+    # -- conversations --------------------------------------------------
+
+    @_retry
+    def conversation_save(self, ident, state, project_id=None,
+                          user_id=None):
+        """Create or replace the state of a conversation; return it.
+
+        :param state: the JSON-serialisable conversation state; its strings
+            are masked. Owner (``project_id``, ``user_id``) is set on
+            creation only.
+        """
+        text = jsonutils.dumps(_mask_json(state))
+        now = timeutils.utcnow()
+        with self._writer() as session:
+            row = session.get(models.Conversation, str(ident))
+            if row is None:
+                session.add(models.Conversation(
+                    id=str(ident), project_id=_clip(project_id,
+                                                    models.ID_LEN),
+                    user_id=_clip(user_id, models.ID_LEN), created_at=now,
+                    updated_at=now, state=text))
+            else:
+                row.state = text
+                row.updated_at = now
+        return self.conversation_get(ident)
+
+    def conversation_get(self, ident):
+        """A conversation as a dict (``state`` decoded), or None."""
+        with self._reader() as session:
+            row = session.get(models.Conversation, str(ident))
+            if row is None:
+                return None
+            return {'id': row.id, 'project_id': row.project_id,
+                    'user_id': row.user_id,
+                    'created_at': _out_time(row.created_at),
+                    'updated_at': _out_time(row.updated_at),
+                    'state': _loads(row.state, {})}
+
+    def conversation_purge(self, older_than):
+        """Delete conversations not updated since ``older_than``."""
+        cutoff = to_datetime(older_than)
+        with self._writer() as session:
+            result = session.execute(sa.delete(models.Conversation).where(
+                sa.func.coalesce(models.Conversation.updated_at,
+                                 models.Conversation.created_at) < cutoff))
+            return result.rowcount

@@ -45,5 +45,13 @@ class AnomalyNotFound(DBError, LookupError):
         self.uuid = uuid
 
 
+class ConversationNotFound(DBError, LookupError):
+    """No conversation has the given id."""
+
+    def __init__(self, ident):
+        super().__init__('conversation %s not found' % ident)
+        self.ident = ident
+
+
 class SchemaNotCurrent(DBError):
     """The database schema is not at the migration head."""

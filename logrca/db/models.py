@@ -35,6 +35,11 @@ ID_LEN = 64
 DETECTOR_LEN = 64
 STATUS_LEN = 16
 
+# Verdicts of operator feedback on an explanation.
+VERDICT_CONFIRMED = 'confirmed'
+VERDICT_CORRECTED = 'corrected'
+VERDICTS = (VERDICT_CONFIRMED, VERDICT_CORRECTED)
+
 # DateTime with microseconds: MySQL/MariaDB's DATETIME drops them unless
 # asked for fsp=6. Values are naive datetimes in UTC.
 DateTimeUS = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mysql')
@@ -164,3 +169,58 @@ class Explanation(Base):
     driver = sa.Column(sa.String(DETECTOR_LEN), nullable=False)
     created_at = sa.Column(DateTimeUS, nullable=False)
     body = sa.Column(LongText, nullable=False)
+
+
+class Feedback(Base):
+    """An operator's verdict on the explained cause of an anomaly.
+
+    ``confirmed``: the explanation's top suspect was the cause;
+    ``corrected``: the cause was ``module``/``function`` (``cause`` in
+    words). The knowledge base indexes it (``logrca-manage kb build``).
+    """
+
+    __tablename__ = 'feedback'
+    __table_args__ = (
+        sa.UniqueConstraint('uuid', name='uniq_feedback0uuid'),
+        sa.Index('ix_feedback_anomaly_created', 'anomaly_id', 'created_at',
+                 'id'),
+        sa.Index('ix_feedback_project_created', 'project_id', 'created_at',
+                 'id'),
+        _TABLE_ARGS,
+    )
+
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    uuid = sa.Column(sa.String(UUID_LEN), nullable=False)
+    anomaly_id = sa.Column(
+        sa.Integer, sa.ForeignKey('anomalies.id', ondelete='CASCADE'),
+        nullable=False)
+    user_id = sa.Column(sa.String(ID_LEN), nullable=True)
+    project_id = sa.Column(sa.String(ID_LEN), nullable=True)
+    verdict = sa.Column(sa.String(STATUS_LEN), nullable=False)
+    module = sa.Column(sa.String(NAME_LEN), nullable=True)
+    function = sa.Column(sa.String(NAME_LEN), nullable=True)
+    operation = sa.Column(sa.String(DETECTOR_LEN), nullable=True)
+    cause = sa.Column(sa.Text, nullable=True)
+    comment = sa.Column(sa.Text, nullable=True)
+    created_at = sa.Column(DateTimeUS, nullable=False)
+
+
+class Conversation(Base):
+    """A conversation of questions and answers (``POST /v1/questions``).
+
+    ``state`` is the JSON of :class:`logrca.rca.questions.Conversation`.
+    """
+
+    __tablename__ = 'conversations'
+    __table_args__ = (
+        sa.Index('ix_conversations_project_created', 'project_id',
+                 'created_at'),
+        _TABLE_ARGS,
+    )
+
+    id = sa.Column(sa.String(UUID_LEN), primary_key=True)
+    project_id = sa.Column(sa.String(ID_LEN), nullable=True)
+    user_id = sa.Column(sa.String(ID_LEN), nullable=True)
+    created_at = sa.Column(DateTimeUS, nullable=False)
+    updated_at = sa.Column(DateTimeUS, nullable=True)
+    state = sa.Column(LongText, nullable=False)

@@ -318,6 +318,7 @@ def test_purge(dbapi, request):
                             instance_id='purge-inst')
     dbapi.store_anomalies(old + [new])
     dbapi.explanation_save(old[0].uuid, 'evidence', {'summary': 'x'})
+    dbapi.feedback_create(old[1].uuid, {'verdict': 'confirmed'})
     deleted = dbapi.anomaly_purge(
         datetime.datetime.fromtimestamp(2000000.0, UTC))
     assert deleted >= 3
@@ -326,7 +327,8 @@ def test_purge(dbapi, request):
     assert [a['uuid'] for a in dbapi.anomaly_get_all(
         {'instance_id': 'purge-inst'})] == [new.uuid]
     with dbapi.get_engine().connect() as conn:
-        for table in ('anomaly_evidence', 'anomaly_refs', 'explanations'):
+        for table in ('anomaly_evidence', 'anomaly_refs', 'explanations',
+                      'feedback'):
             orphans = conn.execute(sa.text(
                 'SELECT COUNT(*) FROM %s WHERE anomaly_id NOT IN '
                 '(SELECT id FROM anomalies)' % table)).scalar()
@@ -341,3 +343,77 @@ def test_anomaly_without_times(dbapi, request):
     assert dbapi.store_anomalies([anomaly]) == [anomaly.uuid]
     got = dbapi.anomaly_get(anomaly.uuid)
     assert got['raised_at'] is not None and got['evidence'] == []
+
+
+def test_feedback(dbapi, request):
+    project = 'p-' + _uniq(request)[:40]
+    anomaly = base.make_anomaly(1, service=_uniq(request),
+                                project_id=project)
+    other = base.make_anomaly(2, service=_uniq(request), project_id='other')
+    dbapi.store_anomalies([anomaly, other])
+    confirmed = dbapi.feedback_create(anomaly.uuid, {
+        'verdict': 'confirmed', 'user_id': 'u1', 'project_id': project,
+        'module': 'nova/compute/manager.py', 'function': '_build',
+        'operation': 'boot'})
+    corrected = dbapi.feedback_create(anomaly.uuid, {
+        'verdict': 'corrected', 'user_id': 'u2', 'project_id': project,
+        'module': 'nova/virt/libvirt/driver.py', 'function': 'spawn',
+        'cause': 'libvirt died', 'comment': 'see token=Sekret12345 here'})
+    dbapi.feedback_create(other.uuid, {'verdict': 'corrected',
+                                       'cause': 'disk full',
+                                       'project_id': 'other'})
+    assert confirmed['anomaly_id'] == anomaly.uuid
+    assert confirmed['user_id'] == 'u1' and confirmed['function'] == '_build'
+    assert confirmed['created_at'].tzinfo is not None
+    assert 'Sekret12345' not in corrected['comment']
+    mine = dbapi.feedback_get_all({'anomaly_id': anomaly.uuid})
+    assert [f['id'] for f in mine] == [confirmed['id'], corrected['id']]
+    assert [f['verdict'] for f in mine] == ['confirmed', 'corrected']
+    assert mine[1]['module'] == 'nova/virt/libvirt/driver.py'
+    assert mine[1]['cause'] == 'libvirt died'
+    assert [f['anomaly_id'] for f in dbapi.feedback_get_all(
+        {'project_id': 'other'})] == [other.uuid]
+    assert len(dbapi.feedback_get_all({'verdict': 'corrected',
+                                       'project_id': project})) == 1
+    # What ``kb build`` calls: no arguments, every project.
+    every = {f['id'] for f in dbapi.feedback_get_all()}
+    assert {confirmed['id'], corrected['id']} <= every
+    with pytest.raises(exceptions.InvalidValue):
+        dbapi.feedback_create(anomaly.uuid, {'verdict': 'maybe'})
+    with pytest.raises(exceptions.InvalidValue):
+        dbapi.feedback_create(anomaly.uuid, {'verdict': 'corrected'})
+    with pytest.raises(exceptions.InvalidValue):
+        dbapi.feedback_create(anomaly.uuid, {'verdict': 'confirmed',
+                                             'comment': 'x' * 9000})
+    with pytest.raises(exceptions.InvalidValue):
+        dbapi.feedback_create(anomaly.uuid, {'verdict': 'confirmed',
+                                             'rating': 5})
+    with pytest.raises(exceptions.AnomalyNotFound):
+        dbapi.feedback_create('00000000-0000-0000-0000-000000000000',
+                              {'verdict': 'confirmed'})
+    with pytest.raises(exceptions.InvalidFilter):
+        dbapi.feedback_get_all({'user': 'u1'})
+
+
+def test_conversations(dbapi, request):
+    ident = '5d1c7a4e-0000-4000-8000-%012d' % (len(_uniq(request)))
+    assert dbapi.conversation_get(ident) is None
+    state = {'id': ident, 'turns': [
+        {'question': 'why? password=Sekret12345', 'answer': ['a']}]}
+    saved = dbapi.conversation_save(ident, state, project_id='p1',
+                                    user_id='u1')
+    assert saved['project_id'] == 'p1' and saved['user_id'] == 'u1'
+    assert 'Sekret12345' not in saved['state']['turns'][0]['question']
+    assert saved['state']['turns'][0]['answer'] == ['a']
+    state['turns'].append({'question': 'and then?', 'answer': []})
+    # The owner is kept on update.
+    again = dbapi.conversation_save(ident, state, project_id='p2')
+    assert again['project_id'] == 'p1'
+    assert len(again['state']['turns']) == 2
+    assert again['created_at'] == saved['created_at']
+    assert again['updated_at'] >= saved['updated_at']
+    assert dbapi.conversation_purge(
+        datetime.datetime(2000, 1, 1, tzinfo=UTC)) == 0
+    assert dbapi.conversation_purge(
+        datetime.datetime.now(UTC) + datetime.timedelta(minutes=1)) >= 1
+    assert dbapi.conversation_get(ident) is None

@@ -21,6 +21,7 @@ import pytest
 
 from logrca.cmd import manage
 from logrca.db import api as db_api
+from logrca.db import migration
 from logrca.tests.functional.db import base
 
 
@@ -47,7 +48,7 @@ def test_db_sync_and_version_commands(config, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / 'state' / 'logrca.sqlite').exists()
     result = _manage(config, 'db', 'version')
-    assert result.stdout.strip() == '0001'
+    assert result.stdout.strip() == migration.head()
 
 
 @pytest.fixture

@@ -56,7 +56,8 @@ class _ModelsMigrationsSync(test_migrations.ModelsMigrationsSync):
         migration.upgrade(self.conf, engine=self.engine)
         tables = set(sa.inspect(self.engine).get_table_names())
         self.assertTrue({'anomalies', 'anomaly_evidence', 'anomaly_refs',
-                         'explanations'} <= tables)
+                         'explanations', 'feedback',
+                         'conversations'} <= tables)
 
     def test_upgrade_from_conf(self):
         migration.upgrade(self.conf)
