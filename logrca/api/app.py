@@ -25,6 +25,8 @@ from logrca.api import microversion
 from logrca.api import policy
 from logrca.api import versions
 from logrca.api.v1 import anomalies
+from logrca.api.v1 import feedback
+from logrca.api.v1 import questions
 
 LOG = log.getLogger(__name__)
 
@@ -147,6 +149,8 @@ def create_flask_app(conf, dbapi=None):
     app.register_error_handler(Exception, _unexpected_error)
     app.register_blueprint(versions.blueprint)
     app.register_blueprint(anomalies.blueprint, url_prefix='/v1')
+    app.register_blueprint(questions.blueprint, url_prefix='/v1')
+    app.register_blueprint(feedback.blueprint, url_prefix='/v1')
     return app
 
 

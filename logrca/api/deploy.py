@@ -51,7 +51,7 @@ def set_cors_defaults():
     cors.set_defaults(
         allow_headers=_API_HEADERS + ['Content-Type'],
         expose_headers=_API_HEADERS + ['Vary'],
-        allow_methods=['GET', 'PATCH', 'OPTIONS', 'HEAD'])
+        allow_methods=['GET', 'POST', 'PATCH', 'OPTIONS', 'HEAD'])
 
 
 def deploy(conf, application):

@@ -22,6 +22,11 @@ History:
 
 * **1.0** -- the first version: version discovery; list, show and update
   anomalies; the evidence summary of ``/v1/anomalies/{id}/explanation``.
+* **1.1** -- questions and feedback: ``POST /v1/questions`` (answers from
+  stored anomalies and explanations, with a conversation for follow-ups),
+  ``GET /v1/conversations/{id}``, ``POST`` and ``GET
+  /v1/anomalies/{id}/feedback`` (confirm or correct a cause). At 1.0 these
+  routes answer 404.
 """
 
 import microversion_parse
@@ -36,6 +41,7 @@ HEADER = 'OpenStack-API-Version'
 # above) for each change of the API.
 VERSIONS = [
     '1.0',
+    '1.1',
 ]
 
 MIN_VERSION = VERSIONS[0]
@@ -74,3 +80,14 @@ def extract(headers):
 def header_value(version):
     """The value of the response's microversion header."""
     return '%s %s' % (SERVICE_TYPE, version)
+
+
+def supports(version, wanted):
+    """Whether a request served at ``version`` has what ``wanted`` added.
+
+    :param version: the request's :class:`microversion_parse.Version`.
+    :param wanted: ``'X.Y'``.
+    """
+    major, minor = (int(part) for part in wanted.split('.'))
+    return version is not None and (version.major, version.minor) >= (
+        major, minor)

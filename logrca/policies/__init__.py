@@ -16,8 +16,12 @@ import itertools
 
 from logrca.policies import anomaly
 from logrca.policies import base
+from logrca.policies import feedback
+from logrca.policies import question
 
 
 def list_rules():
     """Return every logrca policy rule (``oslo.policy.policies`` entry)."""
-    return list(itertools.chain(base.list_rules(), anomaly.list_rules()))
+    return list(itertools.chain(base.list_rules(), anomaly.list_rules(),
+                                question.list_rules(),
+                                feedback.list_rules()))

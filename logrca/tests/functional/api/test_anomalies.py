@@ -269,16 +269,18 @@ def test_explanation_summary_then_stored(env):
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize('header,status', [
-    ('log-analysis 1.0', 200), ('log-analysis latest', 200),
-    ('log-analysis 2.0', 406), ('log-analysis 0.9', 406),
-    ('log-analysis one', 400), ('compute 2.90', 200),
+@pytest.mark.parametrize('header,status,served', [
+    ('log-analysis 1.0', 200, '1.0'), ('log-analysis latest', 200, '1.1'),
+    ('log-analysis 1.1', 200, '1.1'),
+    ('log-analysis 2.0', 406, '1.0'), ('log-analysis 0.9', 406, '1.0'),
+    ('log-analysis one', 400, '1.0'), ('compute 2.90', 200, '1.0'),
 ])
-def test_microversion_header(env, header, status):
+def test_microversion_header(env, header, status, served):
     response = get(env, LIST, headers=dict(READER, **{
         'OpenStack-API-Version': header}))
     assert response.status_code == status
-    assert response.headers['OpenStack-API-Version'] == 'log-analysis 1.0'
+    assert response.headers['OpenStack-API-Version'] == (
+        'log-analysis ' + served)
 
 
 def test_unknown_route_and_method_are_json(env):

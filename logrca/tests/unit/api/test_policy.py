@@ -24,6 +24,8 @@ from logrca import conf as logrca_conf
 from logrca import policies
 from logrca.api import policy
 from logrca.policies import anomaly as rules
+from logrca.policies import feedback as fb_rules
+from logrca.policies import question as q_rules
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 BIN = pathlib.Path(sys.executable).parent
@@ -48,7 +50,9 @@ def test_every_api_rule_is_documented_and_project_scoped():
     assert {r.name for r in documented} == {
         rules.LIST, rules.LIST_ALL_PROJECTS, rules.GET,
         rules.GET_SERVICE_LEVEL, rules.GET_OTHER_PROJECT_EVIDENCE,
-        rules.UPDATE, rules.UPDATE_SERVICE_LEVEL, rules.EXPLAIN}
+        rules.UPDATE, rules.UPDATE_SERVICE_LEVEL, rules.EXPLAIN,
+        q_rules.ASK, q_rules.ASK_ALL_PROJECTS, q_rules.CONVERSATION_GET,
+        fb_rules.CREATE, fb_rules.CREATE_SERVICE_LEVEL, fb_rules.LIST}
     for rule in documented:
         assert rule.scope_types == ['project'], rule.name
         assert rule.operations and rule.description, rule.name
@@ -71,6 +75,20 @@ def test_every_api_rule_is_documented_and_project_scoped():
     (('p1', 'reader', 'rca-operator'), rules.UPDATE_SERVICE_LEVEL, None,
      True),
     (('p1', 'member', 'reader'), rules.UPDATE_SERVICE_LEVEL, None, False),
+    (('p1', 'reader'), q_rules.ASK, 'p1', True),
+    (('p1', 'reader'), q_rules.ASK_ALL_PROJECTS, 'p1', False),
+    (('p1', 'admin'), q_rules.ASK_ALL_PROJECTS, 'p1', True),
+    (('p1', 'reader'), q_rules.CONVERSATION_GET, 'p1', True),
+    (('p1', 'reader'), q_rules.CONVERSATION_GET, 'p2', False),
+    (('p1', 'reader'), fb_rules.CREATE, 'p1', False),
+    (('p1', 'member', 'reader'), fb_rules.CREATE, 'p1', True),
+    (('p1', 'member', 'reader'), fb_rules.CREATE, 'p2', False),
+    (('p1', 'member', 'reader'), fb_rules.CREATE_SERVICE_LEVEL, None,
+     False),
+    (('p1', 'reader', 'rca-operator'), fb_rules.CREATE_SERVICE_LEVEL, None,
+     True),
+    (('p1', 'reader'), fb_rules.LIST, 'p1', True),
+    (('p1', 'reader'), fb_rules.LIST, 'p2', False),
 ])
 def test_personas(enforcer, who, rule, target, allowed):
     assert enforcer.allowed(ctx(*who), rule,
