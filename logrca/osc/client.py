@@ -19,6 +19,8 @@ from osc_lib import exceptions as osc_exc
 # Keystone service type of logrca (Vitrage owns root-cause-analysis/rca).
 SERVICE_TYPE = 'log-analysis'
 MICROVERSION = '1.0'
+# Questions, conversations and feedback came with 1.1.
+QUESTIONS_MICROVERSION = '1.1'
 
 
 class APIError(osc_exc.CommandError):
@@ -71,6 +73,48 @@ class AnomalyManager:
             '/v1/anomalies/%s/explanation' % anomaly_id)['explanation']
 
 
+class QuestionManager:
+    """Calls on ``/v1/questions`` and ``/v1/conversations`` (1.1)."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def ask(self, question, conversation_id=None):
+        body = {'question': question}
+        if conversation_id is not None:
+            body['conversation_id'] = conversation_id
+        return self._client.post('/v1/questions', body,
+                                 microversion=QUESTIONS_MICROVERSION)
+
+    def conversation(self, conversation_id):
+        return self._client.get(
+            '/v1/conversations/%s' % conversation_id,
+            microversion=QUESTIONS_MICROVERSION)['conversation']
+
+
+class FeedbackManager:
+    """Calls on ``/v1/anomalies/{id}/feedback`` (1.1)."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def create(self, anomaly_id, verdict, module=None, function=None,
+               cause=None, comment=None):
+        body = {'verdict': verdict}
+        for key, value in (('module', module), ('function', function),
+                           ('cause', cause), ('comment', comment)):
+            if value is not None:
+                body[key] = value
+        return self._client.post('/v1/anomalies/%s/feedback' % anomaly_id,
+                                 body, microversion=QUESTIONS_MICROVERSION
+                                 )['feedback']
+
+    def list(self, anomaly_id):
+        return self._client.get('/v1/anomalies/%s/feedback' % anomaly_id,
+                                microversion=QUESTIONS_MICROVERSION
+                                )['feedback']
+
+
 class Client:
     """Client of version 1 of the logrca API.
 
@@ -85,6 +129,8 @@ class Client:
             region_name=region_name, endpoint_override=endpoint_override,
             default_microversion=microversion)
         self.anomalies = AnomalyManager(self)
+        self.questions = QuestionManager(self)
+        self.feedback = FeedbackManager(self)
 
     def _request(self, method, url, **kwargs):
         try:
@@ -99,8 +145,13 @@ class Client:
             raise APIError(response.status_code, _error_message(response))
         return response.json()
 
-    def get(self, url, params=None):
-        return self._request('GET', url, params=params)
+    def get(self, url, params=None, microversion=None):
+        kwargs = {'microversion': microversion} if microversion else {}
+        return self._request('GET', url, params=params, **kwargs)
 
     def patch(self, url, body):
         return self._request('PATCH', url, json=body)
+
+    def post(self, url, body, microversion=None):
+        kwargs = {'microversion': microversion} if microversion else {}
+        return self._request('POST', url, json=body, **kwargs)

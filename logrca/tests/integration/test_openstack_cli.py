@@ -24,6 +24,7 @@ import requests
 
 from logrca.db import api as db_api
 from logrca.db import migration
+from logrca.rca import operations
 from logrca.tests.functional.api import fixtures
 
 OPENSTACK = os.path.join(os.path.dirname(sys.executable), 'openstack')
@@ -61,6 +62,19 @@ def cloud(keystone_server, tmp_path_factory):
     c.b1 = fixtures.make_anomaly(3, c.p2, [c.p2], score=3.0)
     c.s1 = fixtures.make_anomaly(4, None, [None], score=4.0)
     dbapi.store_anomalies([c.a1, c.a2, c.b1, c.s1])
+    # Explained boot failures (as the conductor stores them): p2's b1
+    # failed before p1's a2; a1 stays unexplained.
+    for anomaly, project, module in (
+            (c.a2, c.p1, 'nova/compute/manager.py'),
+            (c.b1, c.p2, 'nova/virt/libvirt/driver.py')):
+        dbapi.explanation_save(anomaly.uuid, 'grounded', {
+            'summary': 'Instance boot failed in %s [E1].' % module,
+            'operation': operations.BOOT,
+            'suspects': [{'module': module, 'function': 'spawn',
+                          'service': 'nova-compute', 'citations': ['E1']}],
+            'next_steps': [{'text': 'Check %s on the compute host.'
+                            % module, 'citations': ['E1']}],
+            'evidence': [{'id': 'E1', 'project_id': project}]})
     dbapi.dispose()
 
     authtoken = '\n'.join('%s = %s' % item for item in
@@ -68,6 +82,8 @@ def cloud(keystone_server, tmp_path_factory):
                                                PASSWORD).items())
     server = fixtures.APIServer(
         '[DEFAULT]\nlog_file = %s/api.log\n'
+        # No conductor in this test: do not wait for one.
+        '[api]\nexplain_via_conductor = false\n'
         '[database]\nconnection = %s\n'
         '[keystone_authtoken]\n%s\n' % (workdir, connection, authtoken),
         workdir)
@@ -185,3 +201,56 @@ def test_vitrage_plugin_still_works_beside_ours(cloud):
                             capture_output=True, text=True, timeout=60)
     assert ours.returncode == 0 and '--all-projects' in ours.stdout
     assert theirs.returncode == 0 and 'alarm_vitrage_id' in theirs.stdout
+
+
+def test_reader_asks_and_follows_up(cloud):
+    result = openstack(cloud, cloud.reader, cloud.p1_name, 'rca', 'ask',
+                       'What caused the server outage?', '-f', 'json')
+    answer = json.loads(result.stdout)
+    # Its own project's boot failure, not p2's earlier one.
+    assert answer['anomalies'] == [cloud.a2.uuid]
+    assert cloud.b1.uuid not in result.stdout
+    assert 'nova/compute/manager.py' in answer['answer']
+    assert answer['query']['operation'] == operations.BOOT
+    result = openstack(cloud, cloud.reader, cloud.p1_name, 'rca', 'ask',
+                       'What should I check first?', '--conversation',
+                       answer['conversation_id'], '-f', 'json')
+    follow = json.loads(result.stdout)
+    assert follow['conversation_id'] == answer['conversation_id']
+    assert follow['anomalies'] == [cloud.a2.uuid]
+    assert follow['answer'].startswith('Check nova/compute/manager.py')
+    # The table form prints the answer and the cited anomaly.
+    result = openstack(cloud, cloud.reader, cloud.p1_name, 'rca', 'ask',
+                       'What caused the server outage?')
+    assert 'Instance boot failed' in result.stdout
+    assert cloud.a2.uuid in result.stdout
+    result = openstack(cloud, cloud.reader, cloud.p1_name, 'rca', 'ask',
+                       'why?', '--conversation', 'not-a-conversation',
+                       check=False)
+    assert result.returncode != 0 and 'HTTP 400' in result.stderr
+
+
+def test_member_gives_feedback_reader_cannot(cloud):
+    result = openstack(cloud, cloud.reader, cloud.p1_name, 'rca',
+                       'feedback', 'create', cloud.a2.uuid, '--confirm',
+                       check=False)
+    assert result.returncode != 0 and 'HTTP 403' in result.stderr
+    result = openstack(cloud, cloud.member, cloud.p1_name, 'rca',
+                       'feedback', 'create', cloud.a2.uuid, '--confirm',
+                       '--comment', 'yes, that was it', '-f', 'json')
+    confirmed = json.loads(result.stdout)
+    assert confirmed['verdict'] == 'confirmed'
+    assert confirmed['module'] == 'nova/compute/manager.py'
+    assert confirmed['user_id'] == cloud.member_id
+    result = openstack(cloud, cloud.member, cloud.p1_name, 'rca',
+                       'feedback', 'create', cloud.a2.uuid, '--module',
+                       'nova/scheduler/manager.py', '--function',
+                       'select_destinations', '-f', 'json')
+    assert json.loads(result.stdout)['verdict'] == 'corrected'
+    result = openstack(cloud, cloud.reader, cloud.p1_name, 'rca',
+                       'feedback', 'list', cloud.a2.uuid, '-f', 'json')
+    listed = json.loads(result.stdout)
+    assert [(f['Verdict'], f['Module']) for f in listed] == [
+        ('confirmed', 'nova/compute/manager.py'),
+        ('corrected', 'nova/scheduler/manager.py')]
+    assert listed[0]['Comment'] == 'yes, that was it'
