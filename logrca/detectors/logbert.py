@@ -102,9 +102,10 @@ class LogBERTDetector(learned.LearnedDetector):
     its training spread, scores the window (family ``sphere``).
 
     Key embeddings start from MiniLM embeddings of the template texts;
-    a template never seen in training maps to its nearest known key when
-    their texts are similar enough (cosine >= ``similarity``), else to
-    the unknown key of its level.
+    an INFO-or-worse template never seen in training maps to its nearest
+    known key when their texts are similar enough (cosine >=
+    ``similarity``), else to the unknown key of its level (always for
+    DEBUG).
     """
 
     name = 'logbert'
@@ -136,7 +137,11 @@ class LogBERTDetector(learned.LearnedDetector):
         idx = self.vocab.index.get(text)
         if idx is not None:
             return idx
-        if self.key_vectors is not None:
+        # DEBUG keys never seen are mostly messages with values the masks
+        # missed; embedding each (about 10 ms) would cap scoring near a
+        # thousand events/s, so only INFO-or-worse ones are mapped.
+        if (self.key_vectors is not None
+                and not text.startswith('DEBUG ')):
             vec = self.embedder().embed([_readable(text)])[0]
             sims = self.key_vectors @ vec
             sims[:len(learned.SPECIALS)] = -1.0
