@@ -61,7 +61,9 @@ def rabbit_conf():
     conf = logrca_conf.new_conf()
     conf([], project='logrca')
     conf.set_override('host', 'ctl-1')
-    oslo_messaging.set_transport_defaults('logrca')  # registers options
+    # Registers the transport options on this conf only (never
+    # set_transport_defaults(), which changes the default exchange of every
+    # later conf in the process).
     oslo_messaging.get_notification_transport(conf).cleanup()
     conf.set_override('transport_url', url)
     conf.set_override('driver', ['messagingv2'],
