@@ -45,21 +45,34 @@ def add_parsers(subparsers):
 
 
 def _feedback_entries(conf):
-    """Entries of operator feedback stored in the database, if any."""
+    """Entries of operator feedback stored in the database, if any.
+
+    One entry per anomaly, from its latest feedback naming a module: the
+    cause confirmed or corrected, the cause in words and the comment, and
+    the signature of the anomaly's evidence lines (so that the same failure
+    seen again retrieves it).
+    """
     from logrca.db import api as db_api
     from logrca.rca import kb as kb_mod
+    from logrca.rca import service
     dbapi = db_api.get_instance(conf)
     getter = getattr(dbapi, 'feedback_get_all', None)
     if getter is None:
         return []
+    latest = {}
+    for item in getter():  # oldest first: the latest one wins
+        if item.get('module'):
+            latest[item.get('anomaly_id')] = item
     entries = []
-    for item in getter():
-        if not item.get('module'):
-            continue
+    for anomaly_id, item in latest.items():
+        row = dbapi.anomaly_get(anomaly_id)
+        records = service.evidence_records(
+            service.anomaly_from_db(row)) if row else ()
+        comment = '\n'.join(t for t in (item.get('cause'),
+                                        item.get('comment')) if t)
         entries.append(kb_mod.feedback_entry(
-            item.get('anomaly_id'), item.get('module'),
-            item.get('function'), item.get('operation'),
-            item.get('comment')))
+            anomaly_id, item.get('module'), item.get('function'),
+            item.get('operation'), comment, records=records))
     return entries
 
 
