@@ -30,9 +30,15 @@ if [ "$(cat $stamp 2>/dev/null)" != "$want" ]; then
     echo "setup: installing Python dependencies (torch pinned to 2.13.0 CPU)" >&2
     # upper-constraints.txt pins torch==2.13.0: pip takes the CPU build
     # from this machine's disk and never resolves a newer (CUDA) torch.
-    .venv/bin/pip install -q -c upper-constraints.txt \
-        -r requirements.txt -r test-requirements.txt
-    .venv/bin/pip install -q -c upper-constraints.txt --no-deps -e .
+    log=.venv/setup.log
+    if ! { .venv/bin/pip install -q -c upper-constraints.txt \
+               -r requirements.txt -r test-requirements.txt &&
+           .venv/bin/pip install -q -c upper-constraints.txt --no-deps \
+               -e . ; } >"$log" 2>&1; then
+        tail -n 40 "$log" >&2
+        echo "setup: pip failed; the whole output is in $log" >&2
+        exit 1
+    fi
     echo "$want" > $stamp
 fi
 echo "setup: ready (.venv)" >&2
