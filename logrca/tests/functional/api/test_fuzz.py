@@ -66,6 +66,9 @@ def protected(keystone_server, tmp_path_factory):
     conf([], project='logrca', default_config_files=[str(path)])
     conf.set_override('connection', 'sqlite:///%s/logrca.sqlite' % workdir,
                       group='database')
+    # No conductor here: questions must not wait [api] explain_timeout for
+    # one on every generated case.
+    conf.set_override('explain_via_conductor', False, group='api')
     migration.upgrade(conf)
     dbapi = db_api.get_instance(conf)
     p.anomaly = fixtures.make_anomaly(1, project, [project, None])

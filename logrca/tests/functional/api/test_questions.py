@@ -246,3 +246,38 @@ def test_bad_feedback(env, body):
     assert response.status_code == 400
     DOC.check('POST', '/v1/anomalies/{anomaly_id}/feedback', response)
     assert env.dbapi.feedback_get_all({'anomaly_id': env.a2.uuid}) == []
+
+
+class _Conductor:
+    """Stands in for the conductor's RPC client: explains and stores."""
+
+    def __init__(self, dbapi, body):
+        self.dbapi, self.body, self.calls = dbapi, body, []
+
+    def explain_anomaly(self, context, anomaly_id):
+        self.calls.append(anomaly_id)
+        self.dbapi.explanation_save(anomaly_id, 'grounded', self.body)
+        return self.body
+
+
+def test_missing_explanation_is_asked_of_the_conductor(env):
+    conductor = _Conductor(env.dbapi, explanation(
+        env.a0, P1, 'nova/conductor/manager.py', 'build_instances',
+        'Check nova-conductor.'))
+    flask_app = api_app.create_flask_app(fixtures.make_conf(env.dbapi.url),
+                                         env.dbapi)
+    flask_app.extensions['logrca']._conductor = conductor
+    client = wtest.Client(flask_app)
+    try:
+        response = client.post('/v1/questions', headers=READER,
+                               json={'question': 'What caused the server '
+                                                 'outage?'})
+        answer = response.get_json()
+        assert response.status_code == 200
+        # a0 (earliest in P1) is explained now, by the conductor, once.
+        assert conductor.calls == [env.a0.uuid]
+        assert answer['anomalies'] == [env.a0.uuid]
+        assert 'nova/conductor/manager.py' in answer['answer']
+    finally:
+        # Unexplained again for the other tests (an empty body is none).
+        env.dbapi.explanation_save(env.a0.uuid, 'none', {})
