@@ -34,6 +34,9 @@ def make_conf(connection, auth_enabled=False, overrides=None):
     conf([], project='logrca', default_config_files=[])
     conf.set_override('connection', connection, group='database')
     conf.set_override('auth_enabled', auth_enabled, group='api')
+    # No conductor runs behind these tests: answer from the database only
+    # (the conductor path is tested in functional/conductor).
+    conf.set_override('explain_via_conductor', False, group='api')
     for (group, name), value in (overrides or {}).items():
         conf.set_override(name, value, group=group)
     return conf
