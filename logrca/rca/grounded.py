@@ -198,6 +198,59 @@ class GroundedDriver(base.RCADriver):
                                     '(DEBUG location)' % loc[1])
         return cands
 
+    @staticmethod
+    def _add_deepest_frame(suspects, context, cites):
+        """Keep the deepest project frame of the first traceback in the top 3.
+
+        Each module is one suspect named by its best-supported function,
+        which for a known fault is often the function of a past failure
+        retrieved from the knowledge base. The function that raised (the
+        deepest project frame of the earliest traceback in the context) is
+        the other likely fault location; when the top three suspects do
+        not name it, it is inserted just after the suspect of its module
+        (or third), so one slot holds each reading (error analysis of the
+        training folds: it adds about 0.1 to (module, function) top-3 and
+        leaves module top-3 within 0.01).
+        """
+        first_tb = next((r for r in context.records if r.is_error
+                         and r.extra and locations.frames(r.extra[:200])),
+                        context.traceback)
+        if first_tb is None:
+            return
+        frames = [f for f in locations.frames(first_tb.extra[:200])
+                  if locations.is_project(f[0])]
+        if not frames:
+            return
+        module, function, line = frames[-1]
+        top = [(s.module, s.function) for s in suspects[:3]]
+        if (module, function) in top:
+            return
+        ident = cites.line(first_tb)
+        if ident is None:
+            return
+        index = 2
+        for n, (mod, _func) in enumerate(top[:2]):
+            if mod == module:
+                index = n + 1
+                break
+        suspects.insert(index, base.Suspect(
+            module=module, function=function, service=first_tb.stream,
+            score=suspects[index - 1].score if 0 < index <= len(suspects)
+            else 0.0,
+            why='%s (line %d) is the deepest project frame of the first '
+                'traceback' % (function, line),
+            citations=[ident]))
+        # Drop a later duplicate of the inserted pair, keep the bound.
+        seen = set()
+        kept = []
+        for s in suspects:
+            key = (s.module, s.function)
+            if key in seen:
+                continue
+            seen.add(key)
+            kept.append(s)
+        suspects[:] = kept[:MAX_SUSPECTS]
+
     def _kb_failures(self, query):
         if self.kb is None or not query.strip():
             return []
@@ -250,6 +303,7 @@ class GroundedDriver(base.RCADriver):
                 module=c.module, function=function,
                 service=c.service, score=round(c.score, 4),
                 why='; '.join(c.reasons[:3]), citations=ids))
+        self._add_deepest_frame(suspects, context, cites)
         if context.first_error is not None:
             cites.line(context.first_error)
         op_ids = [i for i in (cites.line(r) for r in op_records[:2]) if i]

@@ -108,6 +108,34 @@ class TestGrounded(unittest.TestCase):
         for s in exp.suspects:
             self.assertTrue(all(c.startswith('E') for c in s.citations))
 
+    def test_deepest_frame_kept_beside_a_recalled_function(self):
+        # A past failure recalls another function of the module that
+        # raised: the recalled pair ranks first, and the function that
+        # raised (deepest project frame of the first traceback) stays in
+        # the top three, cited by the traceback line.
+        others = [e for e in small_kb().entries
+                  if e.function != '_get_ephemeral_devices']
+        kb = kb_mod.KnowledgeBase(others + [kb_mod.failure_entry(
+            'past-%d' % n, sc.boot_failure(), 'nova/virt/libvirt/driver.py',
+            '_create_image', 'instance boot') for n in range(3, 6)],
+            encoder=None)
+        driver = grounded.GroundedDriver(self.conf, kb=kb)
+        recs = sc.boot_failure()
+        anomaly = sc.anomaly_for(recs)
+        exp = driver.explain(anomaly, context.gather(
+            anomaly, context.BufferSource(recs)))
+        pairs = [(s.module, s.function) for s in exp.suspects]
+        self.assertEqual(('nova/virt/libvirt/driver.py', '_create_image'),
+                         pairs[0])
+        self.assertEqual(('nova/virt/libvirt/driver.py',
+                          '_get_ephemeral_devices'), pairs[1])
+        self.assertEqual(len(pairs), len(set(pairs)))
+        self.assertLessEqual(len(pairs), grounded.MAX_SUSPECTS)
+        cited = {e['id']: e['text'] for e in exp.evidence}
+        self.assertIn('_get_ephemeral_devices',
+                      cited[exp.suspects[1].citations[0]])
+        exp.validate()
+
     def test_loaded_by_name(self):
         driver = base.load_driver(self.conf, kb=None)
         self.assertIsInstance(driver, grounded.GroundedDriver)
