@@ -84,6 +84,28 @@ _WORDS = (
 )
 
 
+# Services that wire instances to their networks behind the API: their
+# errors come from asynchronous RPC work (a router or DHCP port being set
+# up for a new instance), not from a request the user made.
+_AGENT_RE = re.compile(r'^neutron-(?:l3|dhcp|openvswitch|ovs|linuxbridge|'
+                       r'metadata|sriov-nic|macvtap)(?:-agent)?$')
+# Services that answer the user's API calls.
+_API_RE = re.compile(r'-(?:api|server)$|^keystone')
+
+
+def agents_only(errors):
+    """Whether every error record comes from a Neutron agent.
+
+    When the only errors are a Neutron agent's (no API service failed a
+    call), the networks were created and what failed is wiring the new
+    instance: the user sees the instance boot fail (the server never
+    becomes ACTIVE), not a network call.
+    """
+    streams = {r.stream or '' for r in errors}
+    return bool(streams) and all(_AGENT_RE.match(s) for s in streams) \
+        and not any(_API_RE.search(s) for s in streams)
+
+
 def route(method, path):
     """The operation a mutating (or listing) API call serves, or None."""
     for want, pattern, operation in _ROUTES:
@@ -125,12 +147,17 @@ def infer(records, kb_matches=(), kb_weight=1.0):
         scores[operation] += 3.0 / (1 + n)
         backing[operation].append(record)
     errors = [r for r in records if r.is_error]
+    # Agent-only errors: their network words describe the instance's
+    # wiring, so they vote for the instance boot.
+    wiring = agents_only(errors)
     for n, record in enumerate(errors[:30]):
         weight = 1.0 / (1 + 0.2 * n)
         funcs = ' '.join(f[1] for f in locations.frames(record.extra[:120]))
         text = ' '.join((record.logger or '', record.message[:400], funcs))
         for pattern, operation, w in _WORDS:
             hits = len(pattern.findall(text))
+            if hits and wiring and operation in (NETWORK, CONNECTIVITY):
+                operation = BOOT
             if hits:
                 scores[operation] += weight * w * min(hits, 3) / 3.0
                 if record not in backing[operation]:

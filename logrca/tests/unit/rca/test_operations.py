@@ -1,0 +1,71 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""Tests of the failed operation read from log evidence."""
+
+import unittest
+
+from logrca.rca import operations
+from logrca.tests.unit.rca import scenario as sc
+
+L3_TRACEBACK = [
+    'Traceback (most recent call last):',
+    '  File "%s/neutron/agent/l3/router_info.py", line 421, in '
+    'internal_network_added' % sc.SITE,
+    "TypeError: _internal_network_added() takes at least 8 arguments",
+]
+
+
+def l3_agent_errors():
+    """A router the L3 agent fails to wire for a new instance."""
+    return [
+        sc.record(0.0, 'neutron-l3-agent', 'ERROR',
+                  'neutron.agent.l3.router_info', 'TypeError',
+                  extra=L3_TRACEBACK, lineno=1),
+        sc.record(0.1, 'neutron-l3-agent', 'ERROR', 'neutron.agent.l3.agent',
+                  'Failed to process compatible router: r-1: TypeError',
+                  lineno=2),
+    ]
+
+
+class TestInfer(unittest.TestCase):
+
+    def test_agent_only_errors_mean_the_boot_failed(self):
+        records = l3_agent_errors()
+        self.assertTrue(operations.agents_only(records))
+        operation, scores, backing = operations.infer(records)
+        self.assertEqual(operations.BOOT, operation)
+        self.assertNotIn(operations.NETWORK, scores)
+        self.assertEqual(records, backing)
+
+    def test_a_failed_network_call_is_network_setup(self):
+        records = l3_agent_errors() + [
+            sc.record(0.2, 'neutron-server', 'ERROR',
+                      'neutron.pecan_wsgi.hooks.translation',
+                      'POST failed creating subnet', lineno=3),
+            sc.record(0.3, 'neutron-server', 'INFO',
+                      'neutron.wsgi', '10.0.0.1 "POST /v2.0/subnets '
+                      'HTTP/1.1" status: 500  len: 368', lineno=4),
+        ]
+        self.assertFalse(operations.agents_only(
+            [r for r in records if r.is_error]))
+        operation, _scores, backing = operations.infer(records)
+        self.assertEqual(operations.NETWORK, operation)
+        self.assertIn(records[-1], backing)
+
+    def test_routes(self):
+        self.assertEqual(operations.VOLUME_ATTACH, operations.route(
+            'POST', '/v2.1/p/servers/s/os-volume_attachments'))
+        self.assertEqual(operations.BOOT,
+                         operations.route('POST', '/v2.1/p/servers'))
+        self.assertIsNone(operations.route('GET', '/v2.0/networks'))
+        self.assertFalse(operations.agents_only([]))
