@@ -42,6 +42,7 @@ W_KB = 4.0
 DEPTH_DECAY = 0.5
 MAX_SUSPECTS = 5
 MAX_TEXT = 4000
+_ELISION = '\n  [...]\n'
 
 
 def _stamp(ts):
@@ -59,7 +60,25 @@ def render(record, max_chars=MAX_TEXT):
     text = head + record.text()
     if record.location and record.location not in text:
         text += ' ' + record.location
-    return masking.mask(text[:max_chars])
+    if len(text) > max_chars:
+        # Keep the head and the tail: the deepest frames of a traceback
+        # and its exception, which name the code that raised, are last.
+        keep = max_chars - len(_ELISION)
+        text = text[:keep // 4] + _ELISION + text[-(keep - keep // 4):]
+    return masking.mask(text)
+
+
+def _naming_record(records, module, function=None):
+    """The first record naming ``module`` or ``function``, errors first."""
+    ordered = [r for r in records if r.is_error] + \
+        [r for r in records if not r.is_error]
+    for record in ordered:
+        text = ' '.join(filter(None, (record.logger, record.message,
+                                      record.location,
+                                      *record.extra[:200])))
+        if locations.names_location(text, module, function):
+            return record
+    return None
 
 
 class _Citations:
@@ -292,6 +311,15 @@ class GroundedDriver(base.RCADriver):
         # The first cited lines are those that name the top suspects: an
         # operator reads the most telling line first.
         for c in ranked:
+            if not c.records:
+                # A suspect recalled from a past failure: cite a line of
+                # this context that names it, when there is one.
+                record = _naming_record(context.records, c.module,
+                                        c.functions.most_common(1)[0][0]
+                                        if c.functions else None)
+                if record is not None:
+                    c.add(0.0, record=record,
+                          reason='a cited line names it')
             ids = [cites.line(r) for r in c.records[:2]]
             ids = [i for i in ids if i]
             ids += [cites.entry(e, s) for e, s in c.entries[:2]]

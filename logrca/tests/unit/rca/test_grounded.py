@@ -136,6 +136,49 @@ class TestGrounded(unittest.TestCase):
                       cited[exp.suspects[1].citations[0]])
         exp.validate()
 
+    def test_recalled_suspect_cites_a_line_naming_it(self):
+        # A suspect known only from a past failure cites the context line
+        # that names its function, so the operator sees it in the logs.
+        recs = sc.boot_failure()
+        recs.append(sc.record(
+            1.8, 'nova-compute', 'INFO', 'nova.virt.libvirt.driver',
+            'Falling back: by_name returned no image backend',
+            sc.REQ_COMPUTE, sc.PROJECT, sc.INSTANCE, lineno=50))
+        recs.sort(key=lambda r: r.timestamp)
+        others = list(small_kb().entries)
+        kb = kb_mod.KnowledgeBase(others + [kb_mod.failure_entry(
+            'past-%d' % n, sc.boot_failure(),
+            'nova/virt/libvirt/imagebackend.py', 'by_name',
+            'instance boot') for n in range(3, 6)], encoder=None)
+        driver = grounded.GroundedDriver(self.conf, kb=kb)
+        anomaly = sc.anomaly_for(recs)
+        exp = driver.explain(anomaly, context.gather(
+            anomaly, context.BufferSource(recs)))
+        recalled = [s for s in exp.suspects
+                    if s.module == 'nova/virt/libvirt/imagebackend.py']
+        self.assertEqual(1, len(recalled))
+        cited = {e['id']: e['text'] for e in exp.evidence}
+        lines = [cited[c] for c in recalled[0].citations if c in cited]
+        self.assertTrue(any('by_name returned' in t for t in lines))
+        self.assertTrue(any(c.startswith('K') for c in recalled[0].citations))
+        exp.validate()
+
+    def test_long_traceback_keeps_its_deepest_frame(self):
+        frames = ['  File "%s/cinder/volume/flows/x.py", line %d, in f%d'
+                  % (sc.SITE, n, n) for n in range(200)]
+        record = sc.record(
+            0.0, 'cinder-volume', 'ERROR', 'cinder.volume.manager',
+            'Failed password=hunter2', extra=['Traceback:'] + frames + [
+                '  File "%s/cinder/db/sqlalchemy/api.py", line 3, in '
+                '_volume_type_get_by_name' % sc.SITE, 'ValueError: x'])
+        text = grounded.render(record)
+        self.assertLessEqual(len(text), grounded.MAX_TEXT)
+        self.assertIn('Failed', text)
+        self.assertNotIn('hunter2', text)
+        self.assertTrue(text.endswith('ValueError: x'))
+        self.assertIn('cinder/db/sqlalchemy/api.py", line 3', text)
+        self.assertNotIn('in f50\n', text)
+
     def test_loaded_by_name(self):
         driver = base.load_driver(self.conf, kb=None)
         self.assertIsInstance(driver, grounded.GroundedDriver)
