@@ -227,9 +227,9 @@ class GroundedDriver(base.RCADriver):
         deepest project frame of the earliest traceback in the context) is
         the other likely fault location; when the top three suspects do
         not name it, it is inserted just after the suspect of its module
-        (or third), so one slot holds each reading (error analysis of the
-        training folds: it adds about 0.1 to (module, function) top-3 and
-        leaves module top-3 within 0.01).
+        (or third), so one slot holds each reading (designed from the
+        per-run results of an earlier cross-validation: about +0.1
+        (module, function) top-3, module top-3 within 0.01).
         """
         first_tb = next((r for r in context.records if r.is_error
                          and r.extra and locations.frames(r.extra[:200])),
