@@ -167,10 +167,11 @@ def test_agent_and_conductor_store_log_and_notification_anomalies(
 
     conductor = Service('logrca.cmd.conductor', config,
                         tmp_path / 'conductor.log')
-    _wait_ready(conf, conductor, tmp_path / 'conductor.log')
-    agent = Service('logrca.cmd.agent', config, tmp_path / 'agent.log')
+    agent = None
     dbapi = db_api.get_instance(conf)
     try:
+        _wait_ready(conf, conductor, tmp_path / 'conductor.log')
+        agent = Service('logrca.cmd.agent', config, tmp_path / 'agent.log')
         time.sleep(3)  # let the listener bind its queue
         # The service log arrives in three appends, as a live service
         # writes it; the file's name gives the stream its service name.
@@ -207,7 +208,8 @@ def test_agent_and_conductor_store_log_and_notification_anomalies(
         assert any('FlavorDiskTooSmall' in e['message']
                    for e in shown['evidence'])
     finally:
-        agent.stop()
+        if agent is not None:
+            agent.stop()
         conductor.stop()
         dbapi.dispose()
         with kombu.Connection(url.replace('rabbit://', 'amqp://', 1)) as c:
