@@ -57,31 +57,37 @@ class Pipeline:
         self.detectors = list(detectors)
         self.sessionizer = sessions_mod.Sessionizer(
             conf.agent.session_window)
-        self.stats = collections.Counter()
+        self.stats = collections.Counter(records=0, anomalies=0)
         self._next_expire = None
+        # Bound methods looked up once: process() runs for every record.
+        self._add = miner.add if miner is not None else None
+        self._observers = [d.observe for d in self.detectors]
 
     def process(self, record):
         """Process one record; return the anomalies it raised."""
-        self.stats['records'] += 1
+        stats = self.stats
+        stats['records'] += 1
         if record.kind == records_mod.UNPARSED:
-            self.stats['unparsed'] += 1
-        elif self.miner is not None and record.template_id is None:
-            tid, template, params = self.miner.add(record.message)
-            record.template_id = tid
-            record.template = template
-            record.params = params
-        sessions = self.sessionizer.add(record)
+            stats['unparsed'] += 1
+        elif self._add is not None and record.template_id is None:
+            (record.template_id, record.template,
+             record.params) = self._add(record.message)
+        sessionizer = self.sessionizer
+        sessions = sessionizer.add(record)
         found = []
-        for detector in self.detectors:
-            found.extend(detector.observe(record, sessions))
-        now = self.sessionizer.now
+        for observe in self._observers:
+            got = observe(record, sessions)
+            if got:
+                found.extend(got)
+        now = sessionizer.now
         if now is not None:
             if self._next_expire is None:
                 self._next_expire = now + EXPIRE_EVERY
             elif now >= self._next_expire:
                 self._next_expire = now + EXPIRE_EVERY
-                found.extend(self._close(self.sessionizer.expire(now)))
-        self.stats['anomalies'] += len(found)
+                found.extend(self._close(sessionizer.expire(now)))
+        if found:
+            stats['anomalies'] += len(found)
         return found
 
     def advance(self, now):

@@ -13,6 +13,9 @@
 """Sessions: records grouped by request, instance and service window."""
 
 import collections
+import heapq
+
+from logrca.parsing import records as records_mod
 
 REQUEST = 'request'
 INSTANCE = 'instance'
@@ -20,6 +23,8 @@ WINDOW = 'window'
 
 # Records kept per session for evidence; counts and timing are kept whole.
 MAX_RECORDS = 512
+
+_ERROR_LEVELS = records_mod.ERROR_LEVELS
 
 
 class Session:
@@ -32,9 +37,9 @@ class Session:
     """
 
     __slots__ = ('key', 'records', 'count', 'first_ts', 'last_ts',
-                 'streams', 'errors', 'state')
+                 'streams', 'errors', 'state', 'seq')
 
-    def __init__(self, key, ts):
+    def __init__(self, key, ts, seq=0):
         self.key = key
         self.records = collections.deque(maxlen=MAX_RECORDS)
         self.count = 0
@@ -44,6 +49,8 @@ class Session:
         self.errors = 0
         # Per-detector scratch space, keyed by detector name.
         self.state = {}
+        # Creation order (sessions are closed in it).
+        self.seq = seq
 
     @property
     def kind(self):
@@ -52,16 +59,23 @@ class Session:
     def add(self, record):
         self.records.append(record)
         self.count += 1
-        if record.timestamp is not None:
+        ts = record.timestamp
+        if ts is not None:
             if self.first_ts is None:
-                self.first_ts = record.timestamp
-            self.last_ts = record.timestamp
+                self.first_ts = ts
+            self.last_ts = ts
         self.streams.add(record.stream)
-        if record.is_error:
+        if record.level in _ERROR_LEVELS:
             self.errors += 1
 
     def __repr__(self):
         return '<Session %r records=%d>' % (self.key, self.count)
+
+
+# Sessions are looked at for closing this much (log seconds) before their
+# deadline, so that float rounding never delays a close; whether one is
+# done is then decided by the exact rule.
+_SLACK = 1e-3
 
 
 class Sessionizer:
@@ -72,12 +86,21 @@ class Sessionizer:
     request id), its instance session, and the window session of its stream.
     A session closes when no record was added for ``window`` seconds of log
     time; window sessions close when their window has passed.
+
+    Open sessions wait in a heap by the log time they may close at, so
+    :meth:`expire` looks only at those due (not at every open session);
+    sessions closed together are returned in the order they were opened.
     """
 
     def __init__(self, window):
         self.window = window
         self._open = {}
         self._now = None
+        self._seq = 0
+        # (log time the session may close at, seq, session).
+        self._due = []
+        # Request and instance sessions with no timestamp yet.
+        self._undated = []
 
     @property
     def now(self):
@@ -85,6 +108,7 @@ class Sessionizer:
         return self._now
 
     def keys_for(self, record):
+        """The keys of the sessions ``record`` belongs to."""
         keys = []
         rid = record.global_request_id or record.request_id
         if rid:
@@ -96,18 +120,55 @@ class Sessionizer:
         keys.append((WINDOW, record.stream, start))
         return keys
 
+    def _session(self, key, ts):
+        self._seq += 1
+        session = self._open[key] = Session(key, ts, self._seq)
+        if key[0] == WINDOW:
+            heapq.heappush(self._due, (key[2] + self.window, self._seq,
+                                       session))
+        elif ts is not None:
+            heapq.heappush(self._due, (ts + self.window, self._seq, session))
+        else:
+            self._undated.append(session)
+        return session
+
     def add(self, record):
         """Add a record; return the sessions it now belongs to."""
-        if record.timestamp is not None and (
-                self._now is None or record.timestamp > self._now):
-            self._now = record.timestamp
+        ts = record.timestamp
+        if ts is not None and (self._now is None or ts > self._now):
+            self._now = ts
+        get = self._open.get
+        level_error = record.level in _ERROR_LEVELS
+        stream = record.stream
         sessions = []
-        for key in self.keys_for(record):
-            session = self._open.get(key)
-            if session is None:
-                session = self._open[key] = Session(key, record.timestamp)
-            session.add(record)
-            sessions.append(session)
+        rid = record.global_request_id or record.request_id
+        if rid:
+            key = (REQUEST, rid)
+            sessions.append(get(key) or self._session(key, ts))
+        if record.instance_id:
+            key = (INSTANCE, record.instance_id)
+            sessions.append(get(key) or self._session(key, ts))
+        when = ts if ts is not None else self._now
+        window = self.window
+        key = (WINDOW, stream,
+               int(when // window) * window if when is not None else 0)
+        sessions.append(get(key) or self._session(key, ts))
+        for session in sessions:
+            # Session.add, inlined: this runs for every record.
+            session.records.append(record)
+            session.count += 1
+            if ts is not None:
+                last = session.last_ts
+                if last is None:
+                    session.first_ts = ts
+                elif ts < last and session.key[0] != WINDOW:
+                    # Out of log-time order: it may close earlier now.
+                    heapq.heappush(self._due, (ts + window, session.seq,
+                                               session))
+                session.last_ts = ts
+            session.streams.add(stream)
+            if level_error:
+                session.errors += 1
         return sessions
 
     def expire(self, now=None):
@@ -115,22 +176,56 @@ class Sessionizer:
         now = self._now if now is None else now
         if now is None:
             return []
+        due = self._due
+        window = self.window
+        if self._undated:
+            undated = []
+            for session in self._undated:
+                if session.last_ts is None:
+                    undated.append(session)
+                else:
+                    heapq.heappush(due, (session.last_ts + window,
+                                         session.seq, session))
+            self._undated = undated
         closed = []
-        for key, session in list(self._open.items()):
+        later = []
+        limit = now + _SLACK
+        while due and due[0][0] <= limit:
+            entry = heapq.heappop(due)
+            session = entry[2]
+            key = session.key
+            if self._open.get(key) is not session:
+                # Closed already (an entry of an out-of-order record).
+                continue
             if key[0] == WINDOW:
-                done = now >= key[2] + self.window
+                done = now >= key[2] + window
             else:
-                done = (session.last_ts is not None
-                        and now - session.last_ts >= self.window)
+                done = now - session.last_ts >= window
             if done:
-                closed.append(self._open.pop(key))
+                closed.append(session)
+                del self._open[key]
+            elif key[0] == WINDOW:
+                later.append(entry)
+            else:
+                later.append((session.last_ts + window, session.seq,
+                              session))
+        for entry in later:
+            heapq.heappush(due, entry)
+        if len(closed) > 1:
+            closed.sort(key=_seq)
         return closed
 
     def close_all(self):
         """Close every open session (end of a replay or shutdown)."""
         closed = list(self._open.values())
         self._open.clear()
+        self._due.clear()
+        self._undated.clear()
         return closed
 
     def __len__(self):
         return len(self._open)
+
+
+def _seq(session):
+    return session.seq

@@ -12,6 +12,8 @@
 
 """logrca-manage replay: agent and conductor in one process, no broker."""
 
+import contextlib
+import gc
 import heapq
 import os
 import sys
@@ -31,6 +33,14 @@ LOG = log.getLogger(__name__)
 
 # Anomalies handed to the conductor in one call.
 STORE_BATCH = 200
+
+# Allocations between two young garbage collections during a replay
+# (Python's default is 700). A replay keeps many records alive in open
+# sessions, and the default makes the collector walk them over and over:
+# about a fifth of the replay's CPU time on the fault-injection logs.
+# Records hold no reference cycles, so collecting less often costs no
+# memory beyond a few thousand young objects.
+GC_THRESHOLD = (100000, 50, 100)
 
 
 def add_parsers(subparsers):
@@ -99,6 +109,19 @@ def _progress_bar(disabled):
                      file=sys.stderr, mininterval=1.0)
 
 
+@contextlib.contextmanager
+def _bulk_gc():
+    """Collect garbage less often while replaying (see GC_THRESHOLD)."""
+    saved = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*saved)
+        gc.unfreeze()
+
+
 def replay(conf, paths, detectors=None, progress=False):
     """Replay ``paths``; store anomalies; return the summary counters."""
     files = discover(paths)
@@ -122,14 +145,19 @@ def replay(conf, paths, detectors=None, progress=False):
 
     bar = _progress_bar(not progress)
     start = time.monotonic()
-    for record in merged_records(files, conf.agent.max_line_length, stats):
-        pending.extend(pipe.process(record))
-        if len(pending) >= STORE_BATCH:
-            flush()
-        if bar is not None and not stats['records'] % 20000:
-            bar.update(stats['records'] - bar.n)
-    pending.extend(pipe.finish())
-    flush()
+    process = pipe.process
+    with _bulk_gc():
+        for record in merged_records(files, conf.agent.max_line_length,
+                                     stats):
+            found = process(record)
+            if found:
+                pending.extend(found)
+                if len(pending) >= STORE_BATCH:
+                    flush()
+            if bar is not None and not stats['records'] % 20000:
+                bar.update(stats['records'] - bar.n)
+        pending.extend(pipe.finish())
+        flush()
     if bar is not None:
         bar.update(stats['records'] - bar.n)
         bar.close()

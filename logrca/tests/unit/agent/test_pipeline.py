@@ -73,6 +73,36 @@ def test_sessions_close_in_log_time_only():
     assert len(s.close_all()) >= 1 and len(s) == 0
 
 
+def test_sessions_close_together_in_opening_order():
+    s = sessions.Sessionizer(window=60)
+    s.add(_rec(100.0, rid='req-b'))
+    s.add(_rec(101.0, rid='req-a'))
+    assert [c.key for c in s.expire(200.0)] == [
+        ('request', 'req-b'), ('window', 'nova-compute', 60),
+        ('request', 'req-a')]
+    assert len(s) == 0
+
+
+def test_session_closes_after_a_record_out_of_log_time_order():
+    s = sessions.Sessionizer(window=60)
+    s.add(_rec(100.0, rid='req-c'))
+    s.add(_rec(150.0, rid='req-c'))
+    assert ('request', 'req-c') not in {c.key for c in s.expire(165.0)}
+    # An older record (another stream lagging) makes it idle since 120.
+    s.add(_rec(120.0, rid='req-c', stream='cinder-volume'))
+    assert ('request', 'req-c') in {c.key for c in s.expire(181.0)}
+
+
+def test_session_without_timestamp_closes_once_dated():
+    s = sessions.Sessionizer(window=60)
+    s.add(_rec(None, rid='req-u'))
+    assert ('request', 'req-u') not in {c.key for c in s.expire(1000.0)}
+    s.add(_rec(10.0, rid='req-u'))
+    closed = {c.key: c for c in s.expire(100.0)}
+    assert closed[('request', 'req-u')].count == 2
+    assert closed[('request', 'req-u')].first_ts == 10.0
+
+
 def test_baseline_raises_once_per_request_with_evidence():
     conf = _conf()
     pipe = pipeline.Pipeline(conf, None, [baseline.BaselineDetector(conf)])
