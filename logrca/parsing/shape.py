@@ -32,8 +32,36 @@ MAX_TOKENS = 65536
 MAX_SHAPES = 65536
 MAX_MESSAGES = 32768
 
-_VARIABLE = re.compile('|'.join('(?:%s)' % pattern
-                                for _name, pattern in masks.MASKS))
+
+def _variables():
+    """One regex that masks what :data:`masks.MASKS` mask, in one pass.
+
+    The plain alternation of the masks tries every mask with its own
+    look-behind at every position. Here all masks but PATH share the
+    look-behind and look-ahead (factored out), PATH (the only mask that
+    starts with ``/``) comes first, and a look-ahead for the first
+    characters any mask can start with skips the other positions at once.
+    It matches what the plain alternation matches (a unit test compares
+    the two), about five times faster on long tokens.
+    """
+    cores = []
+    path = None
+    for name, pattern in masks.MASKS:
+        if name == 'PATH':
+            path = pattern
+            continue
+        if not (pattern.startswith(masks._L) and pattern.endswith(masks._R)):
+            raise ValueError('mask %s is not bounded like the others' % name)
+        cores.append(pattern[len(masks._L):-len(masks._R)])
+    bounded = r'(?:(?<=[^A-Za-z0-9])|^)(?:%s)(?:(?=[^A-Za-z0-9])|$)' % (
+        '|'.join(cores))
+    return re.compile(r'(?=[-+/0-9A-Fa-fHr])(?:%s|%s)' % (path, bounded))
+
+
+_VARIABLE = _variables()
+# The same, as the plain alternation (the reference the tests compare with).
+_VARIABLE_PLAIN = re.compile('|'.join('(?:%s)' % pattern
+                                      for _name, pattern in masks.MASKS))
 # A token that still holds a digit once the known variables are masked
 # (host names like cp-1.slowvm1, tap devices, key=value pairs with numbers)
 # is variable: every run of word-ish characters (wildcards included) with
@@ -54,6 +82,7 @@ _SIMPLE = re.compile(
     r'\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d+)?')
 _PUNCT = '\'"()[]{},;:.<>'
 _HAS_VARIABLE = re.compile(r'[\d/]')
+_DIGIT = re.compile(r'[0-9]')
 
 
 def mask_token(token):
@@ -72,22 +101,28 @@ def mask_token(token):
 def mask_token_full(token):
     """:func:`mask_token` without its shortcuts (same result, slower)."""
     masked = _VARIABLE.sub(WILDCARD, token)
-    for ch in masked:
-        if ch.isdigit():
-            masked = _RUN.sub(_digit_run, masked)
-            break
+    if _has_digit(masked):
+        masked = _RUN.sub(_digit_run, masked)
     if masked.count(WILDCARD) > 1:
         # <*>-<*>-<*> and the like are one variable.
         masked = _WILDCARDS.sub(WILDCARD, masked)
     return masked
 
 
-def _digit_run(match):
-    text = match.group(0)
+def _has_digit(text):
+    # str.isdigit() is the rule; \d (ASCII digits here) is the fast way
+    # to apply it to ASCII text.
+    if text.isascii():
+        return _DIGIT.search(text) is not None
     for ch in text:
         if ch.isdigit():
-            return WILDCARD
-    return text
+            return True
+    return False
+
+
+def _digit_run(match):
+    text = match.group(0)
+    return WILDCARD if _has_digit(text) else text
 
 
 class _Cluster:
@@ -158,15 +193,14 @@ class ShapeParser(base.TemplateMiner):
 
     def _mask(self, tokens):
         cache = self._tokens
-        masked = []
-        append = masked.append
-        for token in tokens:
-            value = cache.get(token)
-            if value is None:
-                if len(cache) >= MAX_TOKENS:
-                    cache.clear()
-                value = cache[token] = mask_token(token)
-            append(value)
+        masked = list(map(cache.get, tokens))
+        if None in masked:
+            for i, value in enumerate(masked):
+                if value is None:
+                    token = tokens[i]
+                    if len(cache) >= MAX_TOKENS:
+                        cache.clear()
+                    masked[i] = cache[token] = mask_token(token)
         return masked
 
     def add(self, message):

@@ -133,6 +133,35 @@ def test_shape_token_shortcuts_agree_with_full_masking():
     assert len(tokens) > 4000 and differ == []
 
 
+def _generated_tokens(count, seed):
+    """Tokens glued from the pieces the masks are about, and near misses."""
+    import random
+    rnd = random.Random(seed)
+    pieces = [UUID1, 'req-' + UUID2, 'req-' + UUID1[:-1], UUID1 + 'a',
+              'fa:16:3e:d5:7e:5b', 'fa:16:3e:d5:7e', '10.0.0.1',
+              '192.168.1.20:8774', '10.1.2.3/24', '300.1.2.3.4',
+              '0x7f455dc29c10', '64b4ca488ba64e13b1722e3e51f531f8',
+              'c872c05a3d428d8f0192c88ffcfb2d00afdd0abd', 'deadbeef',
+              'HTTP/1.1', 'HTTP/2', 'HTTPS/1', '/var/lib/nova', '/v2.1/x?y=1',
+              '-12', '+3.5', '42', '7.', '1e5', 'a1', 'Ab', 'xyz', 'é²',
+              '_', '-', '.', ':', '=', '(', ')', '"', "'", ',', ';', '[', ']',
+              '{', '}', '<*>', '<', '>', '*', 'r', 'H', 'req-']
+    return [''.join(rnd.choice(pieces) for _i in range(rnd.randint(1, 6)))
+            for _n in range(count)]
+
+
+def test_shape_fast_variable_regex_equals_the_plain_masks():
+    # The factored regex the shape miner uses must mask exactly what the
+    # plain alternation of logrca.parsing.masks (Drain3's masks) masks.
+    raw = (data.loghub_dir() / 'OpenStack_2k.log').read_text()
+    texts = list(set(raw.split())) + raw.splitlines()
+    texts += _generated_tokens(30000, seed=2)
+    differ = [t for t in texts
+              if shape._VARIABLE.sub('<*>', t)
+              != shape._VARIABLE_PLAIN.sub('<*>', t)]
+    assert len(texts) > 30000 and differ == []
+
+
 def test_shape_grouping_accuracy_not_below_drain3_on_loghub():
     conf = _conf()
     folder = data.loghub_dir()
