@@ -113,8 +113,10 @@ def mask(text):
             keyish = True
             break
     url = '://' in low
-    if not (keyish or url or 'auth' in low or 'gaaaaa' in low
-            or 'mii' in low or 'private' in low):
+    # The steps below change nothing unless one of these holds (the token
+    # and key patterns are case-sensitive, so they are looked for as such).
+    if not (keyish or url or 'auth' in low or 'gAAAAA' in text
+            or 'MII' in text or 'PRIVATE KEY' in text):
         return text
     if keyish:
         starts = list(_key_starts(low))

@@ -78,8 +78,7 @@ def _records(path, stream, max_line_length, stats):
     reader = oslo_log.RecordReader(stream, max_line_length=max_line_length)
     try:
         with follow.open_log(path) as handle:
-            for lineno, line in enumerate(handle, 1):
-                yield from reader.feed(line, lineno)
+            yield from reader.read(handle)
     except OSError as exc:
         LOG.error('Cannot read %s: %s', path, exc)
         stats['unreadable_files'] += 1
@@ -97,7 +96,61 @@ def merged_records(files, max_line_length, stats):
     """
     streams = [_records(path, follow.stream_name(path), max_line_length,
                         stats) for path in files]
-    return heapq.merge(*streams, key=lambda r: r.timestamp or 0.0)
+    return merge_by_time(streams)
+
+
+def merge_by_time(streams):
+    """``heapq.merge(*streams, key=timestamp or 0.0)``, at less cost.
+
+    The same records in the same order: each step yields the first record
+    of the stream whose next record has the smallest (time, stream index).
+    A stream goes into the heap only once log time reaches its first
+    record (replays hold many files of different times, most of them
+    waiting), and records that come before every other stream's next one
+    are yielded without touching the heap.
+    """
+    waiting = []
+    for index, stream in enumerate(streams):
+        for record in stream:
+            waiting.append([record.timestamp or 0.0, index, record, stream])
+            break
+    # Smallest last, so that pop() takes the next stream to start.
+    waiting.sort(reverse=True)
+    heap = []
+    push = heapq.heappush
+    while heap or waiting:
+        if waiting and (not heap or waiting[-1] < heap[0]):
+            push(heap, waiting.pop())
+            continue
+        entry = heap[0]
+        index = entry[1]
+        yield entry[2]
+        # The smallest next record of the other streams: a child of the
+        # root, or the next stream to start.
+        size = len(heap)
+        bound = None
+        if size > 1:
+            bound = heap[1]
+            if size > 2 and heap[2] < bound:
+                bound = heap[2]
+        if waiting and (bound is None or waiting[-1] < bound):
+            bound = waiting[-1]
+        if bound is None:
+            yield from entry[3]
+            heap.clear()
+            continue
+        bound_ts, bound_index = bound[0], bound[1]
+        for record in entry[3]:
+            ts = record.timestamp or 0.0
+            if ts < bound_ts or (ts == bound_ts and index < bound_index):
+                yield record
+                continue
+            entry[0] = ts
+            entry[2] = record
+            heapq.heapreplace(heap, entry)
+            break
+        else:
+            heapq.heappop(heap)
 
 
 def _progress_bar(disabled):

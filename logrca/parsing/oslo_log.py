@@ -64,6 +64,13 @@ _TEXTS = {}
 _TEXT_CACHE_MAX = 16384
 _TEXT_MAX = 1024
 
+# Masked continuation lines (traceback lines repeat a lot).
+_LINES = {}
+_LINES_MAX = 8192
+
+_LogRecord = records.LogRecord
+_LOG_KIND = records.LOG
+
 # Records longer than this many continuation lines keep their first lines
 # only (bounded memory); the rest are counted in ``stats['dropped']``.
 MAX_EXTRA_LINES = 2000
@@ -77,6 +84,17 @@ def clear_caches():
     _MINUTES.clear()
     _DEBUG_TEXTS.clear()
     _TEXTS.clear()
+    _LINES.clear()
+
+
+def _mask_line(text):
+    """:func:`~logrca.masking.mask` of one line, cached for short lines."""
+    masked = mask(text)
+    if len(text) <= _TEXT_MAX:
+        if len(_LINES) >= _LINES_MAX:
+            _LINES.clear()
+        _LINES[text] = masked
+    return masked
 
 
 def _none(value):
@@ -191,31 +209,96 @@ class RecordReader:
             stats['truncated'] += 1
             self._warn('line %s of %s longer than the limit; cut', lineno)
             return self._unparsed(line, lineno)
-
         match = _HEADER_RE.match(line)
         if match is None:
-            if line[:2] == '{"' and '"levelname"' in line:
-                done = self._json(line, lineno)
-                if done is not None:
-                    return done
-            if _BINARY_RE.search(line) is not None:
-                stats['binary'] += 1
-                self._warn('binary data at line %s of %s', lineno)
-                return self._unparsed(line, lineno)
-            match = _PREFIXED_RE.match(line)
-            if match is None:
+            return self._other(line, lineno)
+        return self._header(match.groups(), lineno)
+
+    def read(self, lines, lineno=0):
+        """Take raw lines in order; yield the records they complete.
+
+        The same records as :meth:`feed` given each line in turn (numbered
+        from ``lineno + 1``), at less cost per line: a line that decodes,
+        fits the limit and starts a new record with an oslo.log header (most
+        lines) is handled here without further calls; any other line goes
+        through :meth:`feed`'s own steps.
+        """
+        stats = self.stats
+        limit = self.max_line_length
+        match_header = _HEADER_RE.match
+        counted = 0
+        completed = 0
+        try:
+            for raw in lines:
+                lineno += 1
+                if len(raw) > limit:
+                    yield from self.feed(raw, lineno)
+                    continue
+                if raw.__class__ is bytes:
+                    try:
+                        line = raw.decode('utf-8')
+                    except UnicodeDecodeError:
+                        yield from self.feed(raw, lineno)
+                        continue
+                else:
+                    line = raw
+                counted += 1
+                if line[-1:] == '\n':
+                    line = line[:-1]
+                    if line[-1:] == '\r':
+                        line = line[:-1]
+                match = match_header(line)
+                if match is None:
+                    yield from self._other(line, lineno)
+                    continue
+                groups = match.groups()
                 current = self._current
                 if current is not None:
-                    # A bare continuation line (traceback, dump, XML).
-                    self._append(current, line)
-                    return []
-                if not line.strip():
-                    # A blank line before any record carries nothing.
-                    stats['blank'] += 1
-                    return []
-                return self._unparsed(line, lineno)
+                    key = self._key
+                    if (groups[0] == key[0] and groups[1] == key[1]
+                            and groups[3] == key[2]):
+                        # Maybe a traceback line repeating the header.
+                        yield from self._header(groups, lineno)
+                        continue
+                    self._current = None
+                    completed += 1
+                    self._complete(current)
+                    self._start(groups, lineno)
+                    yield current
+                else:
+                    self._start(groups, lineno)
+        finally:
+            stats['lines'] += counted
+            stats['records'] += completed
 
-        ts_text, pid, level, logger, ctx, instance, message = match.groups()
+    def _other(self, line, lineno):
+        """A decoded line without an oslo.log header at its start."""
+        stats = self.stats
+        if line[:2] == '{"' and '"levelname"' in line:
+            done = self._json(line, lineno)
+            if done is not None:
+                return done
+        if _BINARY_RE.search(line) is not None:
+            stats['binary'] += 1
+            self._warn('binary data at line %s of %s', lineno)
+            return self._unparsed(line, lineno)
+        match = _PREFIXED_RE.match(line)
+        if match is not None:
+            return self._header(match.groups(), lineno)
+        current = self._current
+        if current is not None:
+            # A bare continuation line (traceback, dump, XML).
+            self._append(current, line)
+            return []
+        if not line.strip():
+            # A blank line before any record carries nothing.
+            stats['blank'] += 1
+            return []
+        return self._unparsed(line, lineno)
+
+    def _header(self, groups, lineno):
+        """A line with an oslo.log header: a new record or a continuation."""
+        ts_text, pid, level, logger, ctx, instance, message = groups
         current = self._current
         if current is not None:
             key = self._key
@@ -237,23 +320,36 @@ class RecordReader:
                     self._in_traceback = True
                     return []
         done = self._finish()
-        record = records.LogRecord(
-            stream=self.stream, timestamp=self._timestamp(ts_text),
-            level=level, logger=logger, message=message, pid=int(pid),
-            host=self.host, instance_id=instance, lineno=lineno)
+        self._start(groups, lineno)
+        return done
+
+    def _start(self, groups, lineno):
+        """Begin the record of a header line (the current one is done)."""
+        ts_text, pid, level, logger, ctx, instance, message = groups
         if ctx is not None:
             parsed = self._ctx_cache.get(ctx)
             if parsed is None:
                 if len(self._ctx_cache) >= _CACHE_MAX:
                     self._ctx_cache.clear()
                 parsed = self._ctx_cache[ctx] = parse_context(ctx)
-            (record.global_request_id, record.request_id,
-             record.user_id, record.project_id) = parsed
-        self._current = record
+            global_id, request_id, user_id, project_id = parsed
+        else:
+            global_id = request_id = user_id = project_id = None
+        # The epoch of the minute is cached (strptime is slow and lines of
+        # one minute share it); seconds and fraction are added.
+        base = _MINUTES.get(ts_text[:16])
+        if base is None:
+            base = _minute(ts_text[:16])
+        # Positional arguments in LogRecord's field order (this runs for
+        # every record; keywords cost twice as much).
+        self._current = _LogRecord(
+            self.stream, base + float(ts_text[17:].replace(',', '.')),
+            level, logger, message, int(pid), self.host, request_id,
+            global_id, user_id, project_id, instance, None, [], None, None,
+            [], _LOG_KIND, lineno)
         self._key = (ts_text, pid, logger)
         self._ctx = ctx
         self._in_traceback = message.startswith(_TRACEBACK)
-        return done
 
     def flush(self):
         """Return the record held back, if any (call at end of input)."""
@@ -278,16 +374,9 @@ class RecordReader:
             self.stats['dropped'] += 1
 
     def _timestamp(self, text):
-        # The epoch of the minute is cached (strptime is slow and lines of
-        # one minute share it); seconds and fraction are added.
-        minute = text[:16]
-        base = _MINUTES.get(minute)
+        base = _MINUTES.get(text[:16])
         if base is None:
-            if len(_MINUTES) >= _CACHE_MAX:
-                _MINUTES.clear()
-            base = calendar.timegm(time.strptime(
-                minute.replace('T', ' '), '%Y-%m-%d %H:%M'))
-            _MINUTES[minute] = base
+            base = _minute(text[:16])
         return base + float(text[17:].replace(',', '.'))
 
     def _finish(self):
@@ -296,6 +385,12 @@ class RecordReader:
         if record is None:
             return []
         self._current = None
+        self._complete(record)
+        self.stats['records'] += 1
+        return [record]
+
+    def _complete(self, record):
+        """Mask ``record`` and split its code location off (it is done)."""
         extra = record.extra
         if extra:
             if record.level == 'DEBUG' and record.location is None:
@@ -306,8 +401,10 @@ class RecordReader:
                         extra[-1] = text
                     else:
                         extra.pop()
-            record.message = mask(record.message)
-            record.extra = [mask(text) for text in extra]
+            get = _LINES.get
+            message = record.message
+            record.message = get(message) or _mask_line(message)
+            record.extra = [get(text) or _mask_line(text) for text in extra]
         elif record.location is None:
             # One-line records: about two in three repeat a message seen
             # before, so its location split and masking are cached.
@@ -328,8 +425,6 @@ class RecordReader:
             record.message = mask(record.message)
         if record.timestamp is not None:
             self._last_ts = record.timestamp
-        self.stats['records'] += 1
-        return [record]
 
     def _unparsed(self, line, lineno):
         done = self._finish()
@@ -408,6 +503,15 @@ class RecordReader:
         self._ctx = None
         self._in_traceback = False
         return done
+
+
+def _minute(minute):
+    """Epoch seconds of a ``YYYY-MM-DD HH:MM`` text (cached)."""
+    if len(_MINUTES) >= _CACHE_MAX:
+        _MINUTES.clear()
+    base = _MINUTES[minute] = calendar.timegm(time.strptime(
+        minute.replace('T', ' '), '%Y-%m-%d %H:%M'))
+    return base
 
 
 def _str(value):

@@ -32,11 +32,17 @@ HDR = '2018-06-26 03:21:12.936 1867 '
 
 
 def _read(lines, reader=None):
+    """Records of ``lines`` through feed(); read() must give the same."""
     reader = reader or oslo_log.RecordReader('nova-compute')
+    twin = oslo_log.RecordReader(reader.stream, reader.max_line_length,
+                                 reader.host)
     out = []
     for lineno, line in enumerate(lines, 1):
         out.extend(reader.feed(line, lineno))
     out.extend(reader.flush())
+    oslo_log.clear_caches()
+    both = list(twin.read(lines)) + twin.flush()
+    assert both == out and twin.stats == reader.stats
     return out, reader
 
 
