@@ -32,13 +32,21 @@ opts = [
     cfg.ListOpt('ensemble_members', default=['deeplog', 'autoencoder'],
                 help='Detector drivers the ensemble driver combines; an '
                      'anomaly of any member is raised.'),
-    cfg.ListOpt('disabled_families', default=[],
+    cfg.ListOpt('disabled_families', default=['timing', 'flow'],
                 help='Score families of the learned detectors that never '
-                     'raise (for ablations): ``rarity`` (WARNING/ERROR '
-                     'templates rare in normal logs), ``sequence`` (LSTM '
-                     'or BERT key prediction), ``timing``, ``flow`` '
-                     '(missing steps), ``sphere`` (LogBERT hypersphere), '
-                     '``reconstruction`` (autoencoder).'),
+                     'raise: ``rarity`` (INFO-or-worse templates rare in '
+                     'normal logs), ``expectation`` (steps that normally '
+                     'follow in the same period of activity are missing), '
+                     '``sequence`` (LSTM or BERT key prediction), '
+                     '``timing`` (DeepLog parameter model), ``flow`` '
+                     '(DeepLog: a session idle after a step that is '
+                     'normally followed), ``sphere`` (LogBERT '
+                     'hypersphere), ``reconstruction`` (autoencoder). '
+                     'Timing and flow are off by default: each is '
+                     'calibrated on a few validation runs only and costs '
+                     'more false alarms than it adds detections on the '
+                     'fault-injection data; set an empty list to use '
+                     'every family.'),
     cfg.BoolOpt('deeplog_parameters', default=True,
                 help='DeepLog: train and use the parameter (timing) model; '
                      'false for the ablation without it.'),

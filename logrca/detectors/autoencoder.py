@@ -51,7 +51,7 @@ class AutoencoderDetector(learned.LearnedDetector):
     """
 
     name = 'autoencoder'
-    FAMILIES = ('rarity', 'reconstruction')
+    FAMILIES = ('rarity', 'expectation', 'reconstruction')
 
     def __init__(self, conf, load=True):
         self.max_keys = 512
@@ -153,8 +153,8 @@ class AutoencoderDetector(learned.LearnedDetector):
         if self.net is None:
             self._require_trained()
         text, kid = self.record_key(record)
+        found = self.expectation_anomalies(text, record, sessions)
         rare = self.rarity_hit(text, record)
-        found = []
         for session in learned.home_sessions(sessions):
             counts = session.state.setdefault(self.name, {})
             counts[kid] = counts.get(kid, 0) + 1

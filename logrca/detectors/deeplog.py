@@ -76,7 +76,7 @@ class DeepLogDetector(learned.LearnedDetector):
     """
 
     name = 'deeplog'
-    FAMILIES = ('rarity', 'sequence', 'timing', 'flow')
+    FAMILIES = ('rarity', 'expectation', 'sequence', 'timing', 'flow')
     PREDICTION_CACHE = 200000
     MAX_TOP_NLL = math.log(20.0)
 
@@ -292,6 +292,7 @@ class DeepLogDetector(learned.LearnedDetector):
             self._now = now
             if self._deadlines and self._deadlines[0][0] <= now:
                 found.extend(self._expire(now))
+        found.extend(self.expectation_anomalies(text, record, sessions))
         rare = self.rarity_hit(text, record)
         for session in learned.home_sessions(sessions):
             st = self._state(session)

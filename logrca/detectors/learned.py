@@ -23,6 +23,7 @@ from logrca.agent import sessions as sessions_mod
 from logrca.detectors import anomaly
 from logrca.detectors import artifact
 from logrca.detectors import base
+from logrca.detectors import expectation as expectation_mod
 
 LOG = log.getLogger(__name__)
 
@@ -325,6 +326,8 @@ class KeyRarity:
         self.periods = 0
         # key text -> number of periods it occurred in
         self.counts = {}
+        #: Cross-fitted (leave-one-period-out) largest score per period.
+        self.loo_scores = []
 
     def fit(self, seqs):
         """Learn from :class:`Sequence` objects (keys and times)."""
@@ -348,6 +351,17 @@ class KeyRarity:
                 seen[key].add(period)
         self.periods = period + 1
         self.counts = {k: len(v) for k, v in seen.items()}
+        # Cross-fitted scores: the largest score of each period's records
+        # under the counts of the other periods (its own occurrence taken
+        # out), on the scale of the full model.
+        best = [0.0] * self.periods
+        for key, where in seen.items():
+            score = self.score_count(key, len(where) - 1)
+            if score > 0.0:
+                for p in where:
+                    if score > best[p]:
+                        best[p] = score
+        self.loo_scores = best
 
     def score(self, text, level):
         """Rarity of a key at a level (0.0 for levels not scored)."""
@@ -357,18 +371,27 @@ class KeyRarity:
         count = self.counts.get(text, 0)
         return math.log((self.periods + 1.0) / (count + 0.5)) + bonus
 
+    def score_count(self, text, count):
+        """Score of a key text (level first) seen in ``count`` periods."""
+        bonus = self.LEVEL_BONUS.get(text.split(' ', 1)[0])
+        if bonus is None or not self.periods:
+            return 0.0
+        return math.log((self.periods + 1.0) / (count + 0.5)) + bonus
+
     def to_json(self):
         return {'gap': self.gap, 'length': self.length,
                 'periods': self.periods,
                 # Only keys of scored levels are needed live.
                 'counts': {k: v for k, v in self.counts.items()
-                           if k.split(' ', 1)[0] in self.LEVEL_BONUS}}
+                           if k.split(' ', 1)[0] in self.LEVEL_BONUS},
+                'loo_scores': [round(x, 4) for x in self.loo_scores]}
 
     @classmethod
     def from_json(cls, data):
         model = cls(float(data['gap']), float(data['length']))
         model.periods = int(data['periods'])
         model.counts = {k: int(v) for k, v in data['counts'].items()}
+        model.loo_scores = [float(x) for x in data.get('loo_scores', [])]
         return model
 
 
@@ -437,6 +460,7 @@ class LearnedDetector(base.Detector):
         self.stats = collections.Counter()
         self._key_cache = {}
         self.rarity = KeyRarity()
+        self.expectation = expectation_mod.ExpectationModel()
         # Score families switched off (ablations): never raise.
         self.disabled = frozenset(
             getattr(conf.detectors, 'disabled_families', None) or ())
@@ -493,32 +517,112 @@ class LearnedDetector(base.Detector):
             return score
         return None
 
+    def expectation_hit(self, text, record):
+        """``(score, reason, cited records)`` when missing steps raise.
+
+        Keys that normally follow others within the period (see
+        :mod:`~logrca.detectors.expectation`) and whose deadline passed
+        in log time; raised at most once per period.
+        """
+        model = self.expectation
+        if 'expectation' not in self.FAMILIES or model.empty:
+            return None
+        missing, causes = model.observe(text, record.level,
+                                        record.timestamp, record)
+        if not missing or model.raised:
+            return None
+        if not self._note('expectation', float(missing)):
+            return None
+        model.raised = True
+        keys = model.missing_keys()
+        reason = ('%d step(s) that normally follow in the same period are '
+                  'missing, e.g. "%s"' % (missing, keys[0][:120]))
+        return float(missing), reason, causes
+
+    def expectation_anomalies(self, text, record, sessions):
+        """The missing-steps anomaly this record's log time raises, if any.
+
+        Filed under the record's first home session; its evidence is the
+        records the missing steps should have followed.
+        """
+        hit = self.expectation_hit(text, record)
+        if hit is None:
+            return []
+        score, reason, causes = hit
+        homes = home_sessions(sessions)
+        if not homes:
+            return []
+        cited = [r for r in causes if r is not None] or [record]
+        found = make_anomaly(self.name, homes[0], record, cited, reason,
+                             score, self.thresholds['expectation'])
+        return [found]
+
     def rarity_reason(self, text, record):
         count = self.rarity.counts.get(text, 0)
         return ('%s template %s in normal logs (%d of %d periods)'
                 % (record.level, 'never seen' if not count else 'rare',
                    count, self.rarity.periods))
 
-    def calibrate(self, run_maxima, target_far):
-        """Set thresholds from per-run maxima of normal validation runs.
+    def crossfit_scores(self):
+        """Family -> cross-fitted scores of the training periods.
 
-        :param run_maxima: one ``max_seen`` dict per normal run.
+        The rarity and expectation models score each training period
+        with what the *other* periods taught them (leave one period out),
+        so their thresholds are calibrated on hundreds of periods instead
+        of the few validation runs.
+        """
+        out = {}
+        if 'rarity' in self.FAMILIES and self.rarity.loo_scores:
+            out['rarity'] = self.rarity.loo_scores
+        if ('expectation' in self.FAMILIES
+                and self.expectation.loo_scores):
+            out['expectation'] = self.expectation.loo_scores
+        return {f: v for f, v in out.items() if f not in self.disabled}
+
+    @staticmethod
+    def _above(value):
+        return value + max(abs(value) * 0.01, 1e-3)
+
+    def calibrate(self, run_maxima, target_far):
+        """Set thresholds for a target false-alarm rate.
+
+        :param run_maxima: one ``max_seen`` dict per normal validation run
+            (runs not used to fit the models).
         :param target_far: the share of normal runs allowed to raise an
             anomaly, all families together.
         :returns: the new thresholds.
 
-        Every family starts just above its largest validation score (no
-        run raises); then, while fewer than ``floor(target_far * runs)``
-        runs would raise, the family whose next lower score adds the
-        fewest raising runs is lowered to it (ties: the first family of
-        :attr:`FAMILIES`). Families switched off are left at infinity.
+        Families with cross-fitted training scores (see
+        :meth:`crossfit_scores`) get an equal share of ``target_far``
+        each: their threshold sits just above the score of the training
+        period at that quantile. The other families are calibrated on the
+        validation runs with what is left of the budget: each starts just
+        above its largest validation score (no run raises); then, while
+        fewer than ``floor(target_far * runs)`` runs would raise (those
+        the cross-fitted families already raise included), the family
+        whose next lower score adds the fewest raising runs is lowered to
+        it (ties: the first family of :attr:`FAMILIES`). Families switched
+        off are left at infinity.
         """
         if not run_maxima:
             raise base.DetectorError('calibration needs at least one run '
                                      'of normal logs')
-        active = [f for f in self.FAMILIES if f not in self.disabled]
-        runs = [{f: m.get(f, -math.inf) for f in active}
+        crossfit = self.crossfit_scores()
+        share = target_far / max(len(crossfit), 1)
+        for family, scores in crossfit.items():
+            ranked = sorted(scores, reverse=True)
+            allowed = int(share * len(ranked) + 1e-9)
+            if allowed >= len(ranked):
+                pick = 0.0
+            else:
+                pick = ranked[allowed]
+            self.thresholds[family] = self._above(max(pick, 0.0))
+        active = [f for f in self.FAMILIES
+                  if f not in self.disabled and f not in crossfit]
+        runs = [{f: m.get(f, -math.inf) for f in self.FAMILIES}
                 for m in run_maxima]
+        fixed = {i for i, r in enumerate(runs)
+                 if any(r[f] > self.thresholds[f] for f in crossfit)}
         levels = {f: sorted({r[f] for r in runs if not math.isinf(r[f])},
                             reverse=True) for f in active}
         # Index into levels[f]: thresholds sit just above levels[f][pos].
@@ -526,7 +630,7 @@ class LearnedDetector(base.Detector):
         allowed = int(target_far * len(runs) + 1e-9)
 
         def raising(positions):
-            out = set()
+            out = set(fixed)
             for f in active:
                 k = positions[f]
                 if k > 0:
@@ -534,7 +638,7 @@ class LearnedDetector(base.Detector):
                     out.update(i for i, r in enumerate(runs) if r[f] >= cut)
             return out
 
-        flagged = set()
+        flagged = set(fixed)
         while True:
             best = None
             for f in active:
@@ -551,17 +655,21 @@ class LearnedDetector(base.Detector):
             pos[best[0]] += 1
             flagged = best[1]
         for family in self.FAMILIES:
+            if family in crossfit:
+                continue
             if family not in active:
                 self.thresholds[family] = math.inf
                 continue
             values = levels[family]
             pick = values[pos[family]] if values else 0.0
-            self.thresholds[family] = pick + max(abs(pick) * 0.01, 1e-3)
+            self.thresholds[family] = self._above(pick)
         self.training_summary['calibration'] = {
             'runs': len(run_maxima), 'target_far': target_far,
-            'runs_above': len(flagged)}
-        LOG.info('Calibrated %s on %d runs (%d above): %s', self.name,
-                 len(run_maxima), len(flagged), self.thresholds)
+            'runs_above': len(flagged),
+            'crossfit': {f: len(v) for f, v in crossfit.items()}}
+        LOG.info('Calibrated %s on %d runs (%d above) and cross-fitted '
+                 '%s: %s', self.name, len(run_maxima), len(flagged),
+                 {f: len(v) for f, v in crossfit.items()}, self.thresholds)
         return dict(self.thresholds)
 
     @property
@@ -592,6 +700,14 @@ class LearnedDetector(base.Detector):
             self.rarity = KeyRarity()
             self.rarity.fit(seqs)
             self.training_summary['periods'] = self.rarity.periods
+        if 'expectation' in self.FAMILIES:
+            self.expectation = expectation_mod.ExpectationModel()
+            self.expectation.fit(seqs)
+            self.training_summary['expectation'] = {
+                'periods': self.expectation.periods,
+                'keys': len(self.expectation.keys),
+                'rules': sum(len(r) for r in
+                             self.expectation.rules.values())}
         import torch
         torch.manual_seed(0)
         return self._fit(seqs, progress=progress, epochs=epochs,
@@ -610,6 +726,7 @@ class LearnedDetector(base.Detector):
                            for k, v in self.thresholds.items()},
             'training': self.training_summary,
             'rarity': self.rarity.to_json(),
+            'expectation': self.expectation.to_json(),
             'model': self._metadata(),
         }
         artifact.save(path, self.name, self._tensors(), meta)
@@ -624,8 +741,13 @@ class LearnedDetector(base.Detector):
                 for k in self.FAMILIES}
             self.training_summary = meta.get('training', {})
             self.rarity = KeyRarity.from_json(meta['rarity'])
+            self.expectation = (
+                expectation_mod.ExpectationModel.from_json(
+                    meta['expectation']) if meta.get('expectation')
+                else expectation_mod.ExpectationModel())
             self._restore(tensors, meta['model'])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError,
+                base.DetectorError) as exc:
             self.vocab = None
             raise artifact.ArtifactError(
                 'artifact %s is incomplete for %s: %s'

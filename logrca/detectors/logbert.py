@@ -109,7 +109,7 @@ class LogBERTDetector(learned.LearnedDetector):
     """
 
     name = 'logbert'
-    FAMILIES = ('rarity', 'sequence', 'sphere')
+    FAMILIES = ('rarity', 'expectation', 'sequence', 'sphere')
     CACHE = 200000
     MAX_WINDOWS = 200000
 
@@ -327,8 +327,8 @@ class LogBERTDetector(learned.LearnedDetector):
         if self.net is None:
             self._require_trained()
         text, kid = self.record_key(record)
+        found = self.expectation_anomalies(text, record, sessions)
         rare = self.rarity_hit(text, record)
-        found = []
         for session in learned.home_sessions(sessions):
             st = session.state.get(self.name)
             if st is None:
