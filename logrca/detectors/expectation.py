@@ -31,39 +31,27 @@ import math
 import numpy
 
 from logrca.detectors import base
+from logrca.detectors import periods as periods_mod
 
 # Levels whose keys may enter rules (DEBUG keys vary too much).
 LEVELS = frozenset(('INFO', 'WARNING', 'ERROR', 'CRITICAL'))
 
 
 def _periods(seqs, gap):
-    """Periods of sequences: lists of {key: first time}, in time order.
-
-    A new period starts when a sequence starts more than ``gap`` seconds
-    after every earlier one ended.
-    """
-    spans = []
-    for seq in seqs:
-        stamps = [t for t in seq.times if t is not None]
-        if stamps:
-            spans.append((min(stamps), max(stamps), seq))
-    spans.sort(key=lambda item: item[0])
-    periods = []
-    end = None
-    for first, last, seq in spans:
-        if end is None or first > end + gap:
-            periods.append({})
-            end = last
-        else:
-            end = max(end, last)
-        firsts = periods[-1]
-        for key, level, t in zip(seq.keys, seq.levels, seq.times):
-            if t is None or level not in LEVELS:
-                continue
-            old = firsts.get(key)
-            if old is None or t < old:
-                firsts[key] = t
-    return periods
+    """Periods of sequences (see :mod:`~logrca.detectors.periods`): one
+    ``{key: first time}`` dict per period, INFO-or-worse keys only."""
+    out = []
+    for members in periods_mod.split(seqs, gap):
+        firsts = {}
+        for seq in members:
+            for key, level, t in zip(seq.keys, seq.levels, seq.times):
+                if t is None or level not in LEVELS:
+                    continue
+                old = firsts.get(key)
+                if old is None or t < old:
+                    firsts[key] = t
+        out.append(firsts)
+    return out
 
 
 class ExpectationModel:
@@ -78,7 +66,7 @@ class ExpectationModel:
     """
 
     def __init__(self, gap=60.0, presence=0.98, follow=0.995, margin=2.0,
-                 min_timeout=30.0, max_timeout=600.0, min_periods=20):
+                 min_timeout=30.0, max_timeout=120.0, min_periods=20):
         self.gap = gap
         self.presence = presence
         self.follow = follow
@@ -133,25 +121,29 @@ class ExpectationModel:
         # ok[p, a, b]: B first occurs at or after A's first occurrence.
         ok = numpy.zeros((self.periods, n_keys, n_keys), dtype=bool)
         longest = numpy.zeros((n_keys, n_keys), dtype=numpy.float32)
+        zeroed = numpy.where(has, filled, 0.0)
         for a in range(n_keys):
             after = (filled >= filled[:, a:a + 1]) & has & has[:, a:a + 1]
             ok[:, a, :] = after
-            delays = numpy.where(after, filled - filled[:, a:a + 1],
+            delays = numpy.where(after, zeroed - zeroed[:, a:a + 1],
                                  -numpy.inf)
             longest[a] = delays.max(axis=0)
         n_a = has.sum(axis=0).astype(float)          # periods with A
         n_ok = ok.sum(axis=0).astype(float)           # ... and B after A
         rule = (n_ok >= self.follow * n_a[:, None]) & (n_a[:, None] > 0)
         numpy.fill_diagonal(rule, False)
+        timeouts = numpy.maximum(longest * self.margin, self.min_timeout)
+        # A step that may come minutes later (the clean-up at the end of a
+        # workload) is not a step that "follows": no rule.
+        rule &= timeouts <= self.max_timeout
         for a, b in zip(*numpy.nonzero(rule)):
-            timeout = min(max(float(longest[a, b]) * self.margin,
-                              self.min_timeout), self.max_timeout)
-            self.rules.setdefault(int(a), []).append((int(b), timeout))
+            self.rules.setdefault(int(a), []).append(
+                (int(b), float(timeouts[a, b])))
         # Cross-fitting: a period violates (A, B) when it has A and no B
         # after it; without that period the rule is kept when B followed A
         # in enough of the other periods that have A.
         kept_without = (n_ok >= self.follow * (n_a[:, None] - 1)) & \
-            (n_a[:, None] > 1)
+            (n_a[:, None] > 1) & (timeouts <= self.max_timeout)
         numpy.fill_diagonal(kept_without, False)
         for p in range(self.periods):
             violated = has[p][:, None] & ~ok[p] & kept_without

@@ -24,6 +24,7 @@ from logrca.detectors import anomaly
 from logrca.detectors import artifact
 from logrca.detectors import base
 from logrca.detectors import expectation as expectation_mod
+from logrca.detectors import periods as periods_mod
 
 LOG = log.getLogger(__name__)
 
@@ -144,17 +145,20 @@ class Vocabulary:
 class Sequence:
     """A compact closed session used for training: keys, times, values."""
 
-    __slots__ = ('kind', 'keys', 'times', 'values', 'levels')
+    __slots__ = ('kind', 'keys', 'times', 'values', 'levels', 'source')
 
-    def __init__(self, kind, keys, times, values, levels):
+    def __init__(self, kind, keys, times, values, levels, source=None):
         self.kind = kind
         self.keys = keys
         self.times = times
         self.values = values
         self.levels = levels
+        #: Which log source (a replayed run, an agent) it came from, when
+        #: known: sequences of different sources never share a period.
+        self.source = source
 
     @classmethod
-    def from_session(cls, session):
+    def from_session(cls, session, source=None):
         keys, times, values, levels = [], [], [], []
         window = session.kind == sessions_mod.WINDOW
         for record in session.records:
@@ -168,7 +172,7 @@ class Sequence:
             values.append(numbers(record.message)
                           if TIMING_WORDS.search(key) else None)
             levels.append(record.level)
-        return cls(session.kind, keys, times, values, levels)
+        return cls(session.kind, keys, times, values, levels, source)
 
 
 def as_sequences(sessions):
@@ -331,24 +335,13 @@ class KeyRarity:
 
     def fit(self, seqs):
         """Learn from :class:`Sequence` objects (keys and times)."""
-        spans = []
-        for seq in seqs:
-            stamps = [t for t in seq.times if t is not None]
-            if stamps:
-                spans.append((min(stamps), max(stamps), seq))
-        spans.sort(key=lambda item: item[0])
-        period = -1
-        start = end = None
         seen = collections.defaultdict(set)
-        for first, last, seq in spans:
-            if (start is None or first > end + self.gap
-                    or first - start > self.length):
-                period += 1
-                start, end = first, last
-            else:
-                end = max(end, last)
-            for key in seq.keys:
-                seen[key].add(period)
+        period = -1
+        for period, members in enumerate(
+                periods_mod.split(seqs, self.gap, self.length)):
+            for seq in members:
+                for key in seq.keys:
+                    seen[key].add(period)
         self.periods = period + 1
         self.counts = {k: len(v) for k, v in seen.items()}
         # Cross-fitted scores: the largest score of each period's records

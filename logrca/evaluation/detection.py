@@ -31,6 +31,7 @@ from oslo_log import log
 from logrca.agent import pipeline as pipeline_mod
 from logrca.detectors import anomaly as anomaly_mod
 from logrca.detectors import base as detector_base
+from logrca.detectors import learned as learned_mod
 from logrca.evaluation import cache as cache_mod
 from logrca.evaluation import dataset as dataset_mod
 from logrca.evaluation import metrics
@@ -169,6 +170,12 @@ def _as_system(got, name):
         got.reasons[name] = reason
 
 
+def _sequences(sessions, source):
+    for session in sessions:
+        if session.records:
+            yield learned_mod.Sequence.from_session(session, source)
+
+
 def load_miner(conf):
     """The configured template miner."""
     from logrca.parsing import base as parsing_base
@@ -215,18 +222,21 @@ class Harness:
         """Closed sessions of ``runs``, replayed through the pipeline.
 
         This is the training data of the learned detectors
-        (``Detector.fit(sessions, progress)``); sessions come out run by
-        run, so a consumer that keeps only features stays small.
+        (``Detector.fit(sessions, progress)``), as compact
+        :class:`~logrca.detectors.learned.Sequence` objects that name the
+        replay they came from (a counter, ``source``), so that runs whose
+        clocks overlap never share a period of activity. They come out run
+        by run, so a consumer that keeps only features stays small.
         """
-        for run in runs:
+        for source, run in enumerate(runs):
             collector = _SessionCollector(self.conf)
             pipe = pipeline_mod.Pipeline(self.conf, miner, [collector])
             for record in run.records():
                 pipe.process(record)
                 if collector.closed:
-                    yield from collector.drain()
+                    yield from _sequences(collector.drain(), source)
             pipe.finish()
-            yield from collector.drain()
+            yield from _sequences(collector.drain(), source)
 
     def _bar(self, total, desc):
         if not self.progress:

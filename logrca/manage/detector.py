@@ -102,7 +102,8 @@ class _Stats(dict):
 
 
 def _sessions(conf, miner, record_runs):
-    """Closed sessions of runs of records, replayed through the pipeline."""
+    """Closed sessions of runs of records, replayed through the pipeline,
+    as sequences that name their run (``source``)."""
     collected = []
 
     class _Collect(detector_base.Detector):
@@ -115,16 +116,22 @@ def _sessions(conf, miner, record_runs):
             collected.append(session)
             return []
 
-    for records in record_runs:
+    from logrca.detectors import learned
+
+    def out(source):
+        for session in collected:
+            if session.records:
+                yield learned.Sequence.from_session(session, source)
+        collected.clear()
+
+    for source, records in enumerate(record_runs):
         pipe = pipeline_mod.Pipeline(conf, miner, [_Collect(conf)])
         for record in records:
             pipe.process(record)
             if collected:
-                yield from collected
-                collected.clear()
+                yield from out(source)
         pipe.finish()
-        yield from collected
-        collected.clear()
+        yield from out(source)
 
 
 def _miner(conf):

@@ -153,7 +153,10 @@ class Trainable(Spy):
     trainable = True
 
     def fit(self, sessions, progress=None):
-        self.fitted = [r for s in sessions for r in s.records]
+        sessions = list(sessions)
+        self.sources = {s.source for s in sessions}
+        self.fitted = [(t, k) for s in sessions
+                       for t, k in zip(s.times, s.keys)]
         self.thresholds = {'score': float('inf')}
 
     def observe(self, record, sessions):
@@ -187,9 +190,11 @@ def test_training_sees_normal_runs_of_training_tests_only(
                                    None)
     # Round 2 of test 1 only (a request, window and instance session may
     # hold the same record: count distinct lines).
-    lines = {(r.stream, r.lineno) for r in got.fitted}
+    lines = set(got.fitted)
     assert len(lines) == 5
-    assert not any(r.is_error for r in got.fitted)
+    assert not any(k.startswith(('ERROR', 'CRITICAL')) for _t, k in lines)
+    # One replayed run: one source of sequences.
+    assert got.sources == {0}
     # Validation is test 2's normal round 2, which has one ERROR line.
     assert got.calibrated == ([{'score': 1}], 0.02)
 
@@ -253,9 +258,10 @@ def test_training_sessions_come_from_normal_runs_only(folder, tmp_path):
     got = list(detection.training_sessions(
         _conf(), folder, ['Nova/Test_1', 'Nova/Test_6'],
         cache_dir=tmp_path / 'c', progress=False))
-    lines = {(r.stream, r.lineno) for s in got for r in s.records}
+    lines = {(t, k) for s in got for t, k in zip(s.times, s.keys)}
     # Test 1 round 2 only: test 6's round 2 failed, round 1 is faulty.
     assert len(lines) == 5
+    assert {s.source for s in got} == {0}
     assert {s.kind for s in got} >= {'request', 'window'}
 
 

@@ -18,6 +18,7 @@ from logrca import conf as logrca_conf
 from logrca.cmd import manage
 from logrca.detectors import anomaly
 from logrca.detectors import base
+from logrca.detectors import learned
 from logrca.evaluation import sequences
 
 
@@ -33,7 +34,8 @@ class NewTemplate(base.Detector):
         self.calibrated = None
 
     def fit(self, sessions, progress=None):
-        self.known = {r.template for s in sessions for r in s.records}
+        # Key texts are "LEVEL logger template".
+        self.known = {k.split(' ', 2)[2] for s in sessions for k in s.keys}
 
     def reset_max(self):
         self.max_seen = {'score': 0.0}
@@ -43,7 +45,7 @@ class NewTemplate(base.Detector):
 
     def observe(self, record, sessions):
         assert record.stream == 'nova-compute'
-        if record.template in self.known:
+        if learned.key_text(record).split(' ', 2)[2] in self.known:
             return []
         return [anomaly.Anomaly(detector=self.name, score=1.0, reason='new',
                                 session_key=sessions[0].key,
