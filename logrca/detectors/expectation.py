@@ -100,9 +100,11 @@ class ExpectationModel:
         for firsts in periods:
             for key in firsts:
                 counts[key] = counts.get(key, 0) + 1
-        # Keys present in enough periods even without any one of them.
+        # Candidates: keys present in enough periods once any one period
+        # is left out (cross-fitting needs them); rules use the keys
+        # present in enough of all periods.
         need = self.presence * (self.periods - 1)
-        self.keys = sorted(k for k, c in counts.items() if c - 1 >= need)
+        self.keys = sorted(k for k, c in counts.items() if c >= need)
         self._index = {k: i for i, k in enumerate(self.keys)}
         n_keys = len(self.keys)
         if n_keys < 2:
@@ -130,7 +132,9 @@ class ExpectationModel:
             longest[a] = delays.max(axis=0)
         n_a = has.sum(axis=0).astype(float)          # periods with A
         n_ok = ok.sum(axis=0).astype(float)           # ... and B after A
+        common = n_a >= self.presence * self.periods
         rule = (n_ok >= self.follow * n_a[:, None]) & (n_a[:, None] > 0)
+        rule &= common[:, None] & common[None, :]
         numpy.fill_diagonal(rule, False)
         timeouts = numpy.maximum(longest * self.margin, self.min_timeout)
         # A step that may come minutes later (the clean-up at the end of a
@@ -146,7 +150,9 @@ class ExpectationModel:
             (n_a[:, None] > 1) & (timeouts <= self.max_timeout)
         numpy.fill_diagonal(kept_without, False)
         for p in range(self.periods):
-            violated = has[p][:, None] & ~ok[p] & kept_without
+            common = n_a - has[p] >= self.presence * (self.periods - 1)
+            violated = (has[p][:, None] & ~ok[p] & kept_without
+                        & common[:, None] & common[None, :])
             self.loo_scores.append(float(violated.any(axis=0).sum()))
 
     # -- scoring ----------------------------------------------------------
