@@ -331,6 +331,7 @@ def per_run(results, systems):
                 'delay': out.delay,
                 'pre_activation': out.pre_activation,
                 'anomalies': len(res['raised'].get(system, [])),
+                'raised': list(out.raised),
                 'reason': res['reasons'].get(system),
             }
         table[res['run_id']] = entry
@@ -413,12 +414,14 @@ def _model_info(detector):
 
 def evaluate(conf, driver, test_path, model=None, train_path=None,
              cv_path=None, cache_dir=None, progress=True, jobs=1,
-             resamples=1000, campaigns=None, target_far=0.02, limit=None):
+             resamples=1000, campaigns=None, target_far=0.02, limit=None,
+             folds=None):
     """Run one evaluation and return the JSON document.
 
     Exactly one of ``cv_path`` (3-fold CV on one folder) or ``test_path``
     (with ``model`` or ``train_path``, or neither for untrained drivers)
-    says what is scored.
+    says what is scored. ``folds`` (CV only) keeps some folds, e.g.
+    ``[2]``, to run folds in parallel processes and :func:`merge` them.
     """
     started = time.monotonic()
     cache = cache_mod.RecordCache(
@@ -428,7 +431,10 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
     if cv_path:
         data = dataset_mod.Dataset(cv_path, campaigns, limit)
         plan = [(data, data, s)
-                for s in splits_mod.cross_validation(data.test_keys())]
+                for s in splits_mod.cross_validation(data.test_keys())
+                if not folds or int(s.name.split('-')[1]) in folds]
+        if not plan:
+            raise splits_mod.SplitError('no fold among %s' % (folds,))
     else:
         data = dataset_mod.Dataset(test_path, campaigns, limit)
         train = (dataset_mod.Dataset(train_path, campaigns, limit)
@@ -466,23 +472,8 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
         # The name the harness filed the system's anomalies under.
         name = next(iter(models.values())).get('name', driver)
     systems = [ERROR_RULE] if rule_only else [name, ERROR_RULE]
-    doc = metrics.report(outcomes(results, systems[0]), resamples)
-    doc = {'protocol': PROTOCOL, 'driver': driver, **doc}
-    doc['baselines'] = {ERROR_RULE: metrics.report(
-        outcomes(results, ERROR_RULE), resamples)}
-    # For reference only: the same rule when any ERROR line of a faulty
-    # run counts, even one logged before the fault was activated.
-    ungated = outcomes(results, ERROR_RULE)
-    for outcome in ungated:
-        outcome.activation = None
-    doc['baselines'][ERROR_RULE + '_ungated'] = metrics.report(ungated, 0)
-    doc['per_fold'] = {}
-    for _train, _test, split in plan:
-        names = {str(k) for k in split.test}
-        subset = [r for r in results if r['test'] in names]
-        doc['per_fold'][split.name] = {
-            s: metrics.figures(outcomes(subset, s)) for s in systems}
-    doc['splits'] = [s.to_json() for _a, _b, s in plan]
+    doc = _document(driver, results, systems, resamples,
+                    [s.to_json() for _a, _b, s in plan])
     doc['data'] = {'cv': cv_path and os.path.abspath(cv_path),
                    'train': train_path and os.path.abspath(train_path),
                    'test': test_path and os.path.abspath(test_path),
@@ -497,15 +488,89 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
         'bootstrap_resamples': resamples,
         'target_far': target_far,
         'limit_tests_per_campaign': limit,
+        'folds': sorted(folds) if folds else None,
         'raised_at': 'stream time when the pipeline returned the anomaly; '
                      'finish() anomalies at last record + session_window',
     }
     doc['models'] = models
     doc['machine'] = machine()
     doc['seconds'] = round(time.monotonic() - started, 1)
+    return doc
+
+
+def _document(driver, results, systems, resamples, splits):
+    """Figures of per-run results (see :meth:`Harness.score`)."""
+    doc = metrics.report(outcomes(results, systems[0]), resamples)
+    doc = {'protocol': PROTOCOL, 'driver': driver, **doc}
+    doc['baselines'] = {ERROR_RULE: metrics.report(
+        outcomes(results, ERROR_RULE), resamples)}
+    # For reference only: the same rule when any ERROR line of a faulty
+    # run counts, even one logged before the fault was activated.
+    ungated = outcomes(results, ERROR_RULE)
+    for outcome in ungated:
+        outcome.activation = None
+    doc['baselines'][ERROR_RULE + '_ungated'] = metrics.report(ungated, 0)
+    doc['per_fold'] = {}
+    for split in splits:
+        names = set(split['test'])
+        subset = [r for r in results if r['test'] in names]
+        doc['per_fold'][split['name']] = {
+            s: metrics.figures(outcomes(subset, s)) for s in systems}
+    doc['splits'] = splits
     doc['records'] = sum(r['records'] for r in results)
     doc['runs_without_records'] = sorted(
         '%s/round_%d' % (r['test'], r['round']) for r in results
         if not r['records'])
     doc['per_run'] = per_run(results, systems)
     return doc
+
+
+def merge(docs, resamples=1000):
+    """One document from documents of disjoint folds of one evaluation.
+
+    Per-run decisions (``per_run``, with every raise time) are pooled and
+    every figure is computed again; the documents must come from the same
+    driver and settings (apart from ``folds``) and score disjoint tests.
+    """
+    if not docs:
+        raise splits_mod.SplitError('nothing to merge')
+    first = docs[0]
+
+    def same(doc):
+        return {k: v for k, v in doc['settings'].items() if k != 'folds'}
+
+    results = []
+    seen = set()
+    for doc in docs:
+        if (doc.get('protocol') != PROTOCOL
+                or doc['driver'] != first['driver']
+                or same(doc) != same(first)):
+            raise splits_mod.SplitError(
+                'documents of different evaluations cannot be merged')
+        for run_id, entry in doc['per_run'].items():
+            key = (entry['test'], entry['round'])
+            if key in seen:
+                raise splits_mod.SplitError('%s/round_%d scored twice'
+                                            % key)
+            seen.add(key)
+            systems = [k for k, v in entry.items() if isinstance(v, dict)]
+            res = {k: entry[k] for k in ('test', 'campaign', 'round',
+                                         'label', 'activation', 'silent',
+                                         'records')}
+            res['run_id'] = run_id
+            res['raised'] = {s: entry[s]['raised'] for s in systems}
+            res['reasons'] = {s: entry[s]['reason'] for s in systems}
+            results.append(res)
+    names = [k for k, v in next(iter(first['per_run'].values())).items()
+             if isinstance(v, dict)]
+    systems = [n for n in names if n != ERROR_RULE] + [ERROR_RULE]
+    splits = [s for doc in docs for s in doc['splits']]
+    out = _document(first['driver'], results, systems, resamples, splits)
+    out['data'] = first['data']
+    out['settings'] = dict(first['settings'], folds=None,
+                           bootstrap_resamples=resamples)
+    out['models'] = {k: v for doc in docs for k, v in doc['models'].items()}
+    out['machine'] = first['machine']
+    out['seconds'] = round(sum(doc['seconds'] for doc in docs), 1)
+    out['merged_from'] = len(docs)
+    return out

@@ -66,6 +66,15 @@ def _add_detection(actions):
     parser.add_argument('--cv', metavar='PATH',
                         help='3-fold cross-validation over the test ids of '
                              'one folder (fold = id mod 4).')
+    parser.add_argument('--fold', action='append', dest='folds',
+                        type=int, choices=[1, 2, 3],
+                        help='With --cv: run only this fold (repeatable), '
+                             'e.g. one process per fold; join the '
+                             'documents with --merge.')
+    parser.add_argument('--merge', nargs='+', metavar='FILE.json',
+                        help='Join documents of disjoint folds of one '
+                             'evaluation (same driver and settings) into '
+                             'one, every figure computed again.')
     parser.add_argument('--output', required=True, metavar='FILE.json',
                         help='Where the JSON document goes ("-": stdout).')
     parser.add_argument('--campaign', action='append', dest='campaigns',
@@ -98,9 +107,34 @@ def detection(conf, args):
     from logrca.evaluation import dataset
     from logrca.evaluation import detection as detection_mod
     from logrca.evaluation import splits
+    if args.merge:
+        if args.cv or args.test or args.model or args.train:
+            print('logrca-manage evaluate detection: --merge takes no '
+                  '--cv, --test, --model or --train', file=sys.stderr)
+            return 2
+        try:
+            docs = []
+            for path in args.merge:
+                with open(path, encoding='utf-8') as f:
+                    docs.append(json.load(f))
+            if any(d.get('driver') != args.driver for d in docs):
+                raise splits.SplitError('documents of another driver than '
+                                        '%s' % args.driver)
+            doc = detection_mod.merge(docs, resamples=args.bootstrap)
+        except (OSError, ValueError, KeyError, splits.SplitError) as exc:
+            print('logrca-manage evaluate detection: cannot merge: %s'
+                  % exc, file=sys.stderr)
+            return 1
+        _write(doc, args.output)
+        _summary(args.driver, doc)
+        return 0
     if bool(args.cv) == bool(args.test):
         print('logrca-manage evaluate detection: give either --cv PATH or '
               '--test PATH', file=sys.stderr)
+        return 2
+    if args.folds and not args.cv:
+        print('logrca-manage evaluate detection: --fold needs --cv',
+              file=sys.stderr)
         return 2
     if args.cv and (args.model or args.train):
         print('logrca-manage evaluate detection: --cv trains on each fold; '
@@ -113,22 +147,27 @@ def detection(conf, args):
             cache_dir=args.cache_dir, progress=not args.no_progress,
             jobs=args.jobs, resamples=args.bootstrap,
             campaigns=args.campaigns, target_far=args.target_far,
-            limit=args.limit)
+            limit=args.limit, folds=args.folds)
     except (dataset.DatasetError, splits.SplitError,
             detector_base.DetectorError) as exc:
         print('logrca-manage evaluate detection: %s' % exc, file=sys.stderr)
         return 1
     _write(doc, args.output)
+    _summary(args.driver, doc)
+    return 0
+
+
+def _summary(driver, doc):
+    from logrca.evaluation import detection as detection_mod
     base = doc['baselines'][detection_mod.ERROR_RULE]
     print('%s: P %s R %s F1 %s FAR %s silent R %s | error rule: P %s R %s '
           'F1 %s FAR %s (%d runs, %d records, %.0f s)' % (
-              args.driver, *(_fmt(doc[k]) for k in (
+              driver, *(_fmt(doc[k]) for k in (
                   'precision', 'recall', 'f1', 'false_alarm_rate',
                   'silent_recall')),
               *(_fmt(base[k]) for k in ('precision', 'recall', 'f1',
                                         'false_alarm_rate')),
               len(doc['per_run']), doc['records'], doc['seconds']))
-    return 0
 
 
 def _fmt(value):
