@@ -236,6 +236,37 @@ def test_command_writes_the_protocol_document(folder, tmp_path):
     assert entry['error_rule']['delay'] == pytest.approx(4.0)
 
 
+def test_folds_run_apart_and_merge_into_the_whole_cv(folder, tmp_path):
+    base = ['evaluate', 'detection', '--driver', 'baseline', '--cache-dir',
+            str(tmp_path / 'c'), '--bootstrap', '20', '--no-progress']
+    whole = tmp_path / 'whole.json'
+    assert manage.main(base + ['--cv', folder, '--output', str(whole)]) == 0
+    parts = []
+    for folds in (['1'], ['2', '3']):
+        part = tmp_path / ('part%s.json' % ''.join(folds))
+        argv = base + ['--cv', folder, '--output', str(part)]
+        for fold in folds:
+            argv += ['--fold', fold]
+        assert manage.main(argv) == 0
+        parts.append(str(part))
+    one = json.loads(open(parts[0]).read())
+    assert [s['name'] for s in one['splits']] == ['fold-1']
+    merged = tmp_path / 'merged.json'
+    assert manage.main(base + ['--merge', *parts, '--output',
+                               str(merged)]) == 0
+    got = json.loads(merged.read_text())
+    want = json.loads(whole.read_text())
+    for key in ('precision', 'recall', 'f1', 'false_alarm_rate', 'runs',
+                'pre_activation_alarms', 'detection_delay_s', 'ci95'):
+        assert got[key] == want[key], key
+    assert got['baselines']['error_rule']['f1'] == \
+        want['baselines']['error_rule']['f1']
+    assert sorted(got['per_fold']) == ['fold-1', 'fold-2', 'fold-3']
+    # The same fold twice is refused.
+    assert manage.main(base + ['--merge', parts[0], parts[0], '--output',
+                               str(merged)]) == 1
+
+
 def test_command_rejects_bad_arguments(folder, tmp_path, capsys):
     out = str(tmp_path / 'o.json')
     assert manage.main(['evaluate', 'detection', '--driver', 'error_rule',
