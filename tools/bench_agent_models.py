@@ -17,10 +17,10 @@ The same loop as ``tools/bench_agent_memory.py`` (the real
 shared fault-injection service logs are appended to them), but the agent
 scores with ``[agent] detectors`` (default ``deeplog, logbert,
 autoencoder``) whose artifacts it loads by configuration from
-``[detectors] model_dir``. Artifacts come from ``--model-dir`` or are
-trained first, in a separate ``logrca-manage detector train`` process per
-driver (so training memory is not counted), on the normal runs of the
-``--train-tests`` lowest test ids of each campaign. The agent's resident
+``[detectors] model_dir``. Artifacts come from ``--model-dir``; those
+missing are trained first, in a separate ``logrca-manage detector train``
+process per driver (so training memory is not counted), on the normal runs
+of the ``--train-tests`` lowest test ids of each campaign. The agent's resident
 set size (VmRSS) is printed once the models are loaded and after every
 ``--every`` lines.
 
@@ -60,6 +60,8 @@ def train(args, model_dir):
         tests.extend(str(k) for k in keys[:args.train_tests])
     manage = pathlib.Path(sys.executable).with_name('logrca-manage')
     for driver in args.drivers:
+        if (model_dir / driver / 'metadata.json').exists():
+            continue
         started = time.monotonic()
         cmd = [str(manage), 'detector', 'train', '--driver', driver,
                '--data', str(args.data), '--tests', *tests,
@@ -80,17 +82,16 @@ def main():
                                            'injection')
     parser.add_argument('--model-dir', type=pathlib.Path, default=None,
                         help='Directory with one trained artifact per '
-                             'driver (default: train them first).')
+                             'driver; those missing are trained into it '
+                             'first (default: a new temporary one).')
     parser.add_argument('--drivers', nargs='+', default=list(DRIVERS))
     parser.add_argument('--train-tests', type=int, default=20,
                         help='Tests per campaign to train on (lowest ids).')
     parser.add_argument('--epochs', type=int, default=2)
     args = parser.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix='logrca-bench-models-'))
-    model_dir = args.model_dir
-    if model_dir is None:
-        model_dir = work / 'models'
-        train(args, model_dir)
+    model_dir = args.model_dir or work / 'models'
+    train(args, model_dir)
     logs = work / 'logs'
     logs.mkdir()
     conf = logrca_conf.new_conf()
