@@ -27,10 +27,14 @@ processes falls on both alike):
       templates, sessions, the baseline detector, anomalies into SQLite)
       on the same lines written out as plain files.
 
+With ``--replay-only`` it times (c) alone, which also runs against an
+older logrca (``PYTHONPATH=OLD_CHECKOUT``) for before/after comparisons.
+
 Usage::
 
     .venv/bin/python tools/bench_parsing.py [--data DIR] [--lines N]
-        [--every K --remainder R] [--replay] [--output FILE.json]
+        [--every K --remainder R] [--replay | --replay-only]
+        [--output FILE.json]
 """
 
 import argparse
@@ -223,6 +227,8 @@ def main(argv=None):
                         help='Pin to this CPU (default: the first allowed).')
     parser.add_argument('--replay', action='store_true',
                         help='Also time logrca-manage replay end to end.')
+    parser.add_argument('--replay-only', action='store_true',
+                        help='Time logrca-manage replay end to end only.')
     parser.add_argument('--config-file', default=None,
                         help='logrca configuration for --replay.')
     parser.add_argument('--output', default=None,
@@ -240,6 +246,17 @@ def main(argv=None):
         sum(len(lines) for _s, lines in streams), len(streams),
         time.monotonic() - load), file=sys.stderr)
 
+    if args.replay_only:
+        rep = bench_replay(streams, args.config_file)
+        print('(c) logrca-manage replay:   %9.0f lines/s (cpu), %.0f (wall);'
+              ' %.2f CPU s; %s anomalies; load %s' % (
+                  rep['lines_per_second_cpu'], rep['lines_per_second_wall'],
+                  rep['seconds_cpu'], rep['anomalies'],
+                  ' '.join('%.1f' % x for x in os.getloadavg())))
+        if args.output:
+            pathlib.Path(args.output).write_text(
+                json.dumps(rep, indent=1, sort_keys=True) + '\n')
+        return 0
     conf = logrca_conf.new_conf()
     conf([], project='logrca', default_config_files=[])
     result = bench(streams, conf)
