@@ -55,6 +55,8 @@ FEEDBACK_FILTERS = ('anomaly_id', 'uuid', 'project_id', 'verdict')
 # Values accepted by feedback_create().
 FEEDBACK_VALUES = ('user_id', 'project_id', 'verdict', 'module', 'function',
                    'operation', 'cause', 'comment')
+# The columns of a listed anomaly: all but the internal primary key.
+LIST_COLUMNS = tuple(c for c in models.Anomaly.__table__.c if c.name != 'id')
 # Anomalies stored per transaction, and anomalies deleted per purge
 # transaction: keeps transactions short on a busy MariaDB.
 _STORE_CHUNK = 200
@@ -259,7 +261,16 @@ def prepare_anomaly(anomaly, max_evidence_lines, max_message_chars=None):
 
 
 def anomaly_to_dict(row):
-    """The dict of an anomaly row, times as aware UTC datetimes."""
+    """The dict of an anomaly row, times as aware UTC datetimes.
+
+    :param row: an ORM object or a Core row of :data:`LIST_COLUMNS`.
+    """
+    # Written out (no loop over the columns): it runs for every row of
+    # every page the API lists.
+    start_time, end_time, raised_at = (row.start_time, row.end_time,
+                                       row.raised_at)
+    changed_at, created_at, updated_at = (
+        row.status_changed_at, row.created_at, row.updated_at)
     return {
         'uuid': row.uuid,
         'detector': row.detector,
@@ -268,9 +279,9 @@ def anomaly_to_dict(row):
         'reason': row.reason,
         'session_kind': row.session_kind,
         'session_key': _loads(row.session_key, []),
-        'start_time': _out_time(row.start_time),
-        'end_time': _out_time(row.end_time),
-        'raised_at': _out_time(row.raised_at),
+        'start_time': start_time and start_time.replace(tzinfo=UTC),
+        'end_time': end_time and end_time.replace(tzinfo=UTC),
+        'raised_at': raised_at and raised_at.replace(tzinfo=UTC),
         'service': row.service,
         'host': row.host,
         'project_id': row.project_id,
@@ -279,10 +290,10 @@ def anomaly_to_dict(row):
         'instance_ids': _loads(row.instance_ids, []),
         'status': row.status,
         'status_changed_by': row.status_changed_by,
-        'status_changed_at': _out_time(row.status_changed_at),
+        'status_changed_at': changed_at and changed_at.replace(tzinfo=UTC),
         'status_comment': row.status_comment,
-        'created_at': _out_time(row.created_at),
-        'updated_at': _out_time(row.updated_at),
+        'created_at': created_at and created_at.replace(tzinfo=UTC),
+        'updated_at': updated_at and updated_at.replace(tzinfo=UTC),
     }
 
 
@@ -328,6 +339,11 @@ class Connection:
     # object: nested calls in one thread join the outer transaction.
     def _reader(self):
         return self._context.reader.using(self)
+
+    def _core_reader(self):
+        # A Core connection: no ORM session to set up and tear down for
+        # reads that only return rows.
+        return self._context.reader.connection.using(self)
 
     def _writer(self):
         return self._context.writer.using(self)
@@ -422,7 +438,7 @@ class Connection:
             result['evidence'] = [evidence_to_dict(e) for e in evidence]
         return result
 
-    def _apply_filters(self, session, stmt, filters):
+    def _apply_filters(self, conn, stmt, filters):
         model = models.Anomaly
         for key, value in (filters or {}).items():
             if key not in FILTERS:
@@ -461,7 +477,7 @@ class Connection:
                 # Two steps rather than a sub-query: the few matching ids
                 # first, so MariaDB never scans the sort index probing a
                 # dependent sub-query on every row.
-                ids = list(session.scalars(
+                ids = list(conn.scalars(
                     sa.select(models.AnomalyRef.anomaly_id).where(
                         models.AnomalyRef.kind == kind,
                         models.AnomalyRef.value == str(value))))
@@ -497,14 +513,14 @@ class Connection:
             dirs.append(dirs[-1])
         return keys, dirs
 
-    def _order_and_page(self, session, stmt, sort_keys, sort_dirs, marker):
+    def _order_and_page(self, conn, stmt, sort_keys, sort_dirs, marker):
         # Keyset paging written here rather than oslo.db's paginate_query:
         # that one works on legacy Query objects and builds only the
         # OR-chain, which MariaDB cannot use as an index range; the leading
         # "k1 <= m1" below lets it start the scan at the marker.
         model = models.Anomaly
         keys, dirs = self._sort_spec(sort_keys, sort_dirs)
-        postgres = session.get_bind().dialect.name == 'postgresql'
+        postgres = conn.dialect.name == 'postgresql'
         for key, direction in zip(keys, dirs):
             column = getattr(model, key)
             order = column.asc() if direction == 'asc' else column.desc()
@@ -515,7 +531,7 @@ class Connection:
             stmt = stmt.order_by(order)
         if marker is None:
             return stmt
-        row = session.execute(sa.select(*[
+        row = conn.execute(sa.select(*[
             getattr(model, key) for key in keys]).where(
             model.uuid == str(marker))).first()
         if row is None:
@@ -567,25 +583,24 @@ class Connection:
                                   or isinstance(limit, bool) or limit < 0):
             raise exceptions.InvalidParameter(
                 'limit must be a non-negative integer')
-        with self._reader() as session:
-            # Core rows, not ORM objects: no identity map nor instance
-            # state for a page that is only turned into dicts.
-            stmt = self._apply_filters(
-                session, sa.select(models.Anomaly.__table__), filters)
-            stmt = self._order_and_page(session, stmt, sort_keys, sort_dirs,
+        with self._core_reader() as conn:
+            # Core rows on a Core connection, not ORM objects in a session:
+            # a page is only turned into dicts.
+            stmt = self._apply_filters(conn, sa.select(*LIST_COLUMNS),
+                                       filters)
+            stmt = self._order_and_page(conn, stmt, sort_keys, sort_dirs,
                                         marker)
             if limit is not None:
                 stmt = stmt.limit(limit)
-            return [anomaly_to_dict(row) for row in session.execute(stmt)]
+            return [anomaly_to_dict(row) for row in conn.execute(stmt)]
 
     def anomaly_count(self, filters=None):
         """Number of anomalies matching ``filters`` (as anomaly_get_all)."""
-        with self._reader() as session:
+        with self._core_reader() as conn:
             stmt = self._apply_filters(
-                session,
-                sa.select(sa.func.count()).select_from(models.Anomaly),
+                conn, sa.select(sa.func.count()).select_from(models.Anomaly),
                 filters)
-            return session.scalar(stmt)
+            return conn.scalar(stmt)
 
     # -- updating -------------------------------------------------------
 

@@ -88,9 +88,12 @@ def _iso(value):
         return None
     if isinstance(value, (int, float)):
         value = datetime.datetime.fromtimestamp(value, datetime.UTC)
-    elif value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.UTC)
-    return value.isoformat().replace('+00:00', 'Z')
+    zone = value.tzinfo
+    if zone is not None:
+        if zone is not datetime.UTC:
+            value = value.astimezone(datetime.UTC)
+        value = value.replace(tzinfo=None)
+    return value.isoformat() + 'Z'
 
 
 # -- query parameters --------------------------------------------------
@@ -210,18 +213,25 @@ def parse_list_params(args, max_limit, default_limit):
 
 # -- views ---------------------------------------------------------------
 
-def _link(anomaly_id):
-    return [{'rel': 'self', 'href': '%sv1/anomalies/%s' % (
-        flask.request.url_root, anomaly_id)}]
+def _anomalies_url():
+    return flask.request.url_root + 'v1/anomalies/'
 
 
-def anomaly_view(row):
-    """The API document of an anomaly (without evidence)."""
+def anomaly_view(row, anomalies_url=None):
+    """The API document of an anomaly (without evidence).
+
+    :param anomalies_url: the collection's URL ending in ``/``, given by
+        callers that build many views in one request.
+    """
     view = {'id': row['uuid']}
     for field in _FIELDS:
-        value = row.get(field)
-        view[field] = _iso(value) if field in _TIME_FIELDS else value
-    view['links'] = _link(row['uuid'])
+        view[field] = row.get(field)
+    for field in _TIME_FIELDS:
+        value = view[field]
+        if value is not None:
+            view[field] = _iso(value)
+    view['links'] = [{'rel': 'self', 'href': (
+        anomalies_url or _anomalies_url()) + row['uuid']}]
     return view
 
 
@@ -336,7 +346,8 @@ def list_anomalies():
         raise _bad('Bad marker: %s.' % exc) from exc
     except db_exc.InvalidParameter as exc:
         raise _bad(str(exc)) from exc
-    return {'anomalies': [anomaly_view(row) for row in rows],
+    url = _anomalies_url()
+    return {'anomalies': [anomaly_view(row, url) for row in rows],
             'links': _next_link(params, rows)}
 
 
