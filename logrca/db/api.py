@@ -524,45 +524,70 @@ class Connection:
         for key, direction in zip(keys, dirs):
             column = getattr(model, key)
             order = column.asc() if direction == 'asc' else column.desc()
-            if postgres:
+            if postgres and model.__table__.c[key].nullable:
                 # NULLs sort as the smallest value, as MySQL and SQLite do.
+                # (Not said of NOT NULL columns: ORDER BY raised_at DESC
+                # NULLS LAST would not match the index's order.)
                 order = (order.nulls_first() if direction == 'asc'
                          else order.nulls_last())
             stmt = stmt.order_by(order)
         if marker is None:
             return stmt
-        row = conn.execute(sa.select(*[
-            getattr(model, key) for key in keys]).where(
-            model.uuid == str(marker))).first()
-        if row is None:
-            raise exceptions.InvalidMarker('marker %s not found' % marker)
+        # The marker's sort values are read by the page's own statement (one
+        # round trip), as constants the index range can start from: MariaDB
+        # reads a joined row found by a unique key before planning, and
+        # pushes conditions on it down to the index; PostgreSQL (and
+        # SQLite) evaluate an uncorrelated sub-query once. An unknown marker
+        # gives an empty page, which anomaly_get_all tells from the end of
+        # the list.
+        table = model.__table__
+        marked = table.alias('marker')
+        if conn.dialect.name == 'mysql':
+            stmt = stmt.join(marked, marked.c.uuid == str(marker))
+
+            def marker_value(key):
+                return marked.c[key]
+        else:
+            def marker_value(key):
+                return sa.select(marked.c[key]).where(
+                    marked.c.uuid == str(marker)).scalar_subquery()
+
         alternatives = []
         equal_so_far = []
+        lead = None
         for key, direction in zip(keys, dirs):
             column = getattr(model, key)
-            value = getattr(row, key)
-            if value is None:
-                after = (column.is_not(None) if direction == 'asc'
-                         else sa.false())
-                equal = column.is_(None)
+            value = marker_value(key)
+            nullable = table.c[key].nullable
+            # NULL sorts as the smallest value.
+            if direction == 'asc':
+                after = column > value
+                if nullable:
+                    after = sa.or_(after, sa.and_(column.is_not(None),
+                                                  value.is_(None)))
             else:
-                after = (column > value if direction == 'asc'
-                         else sa.or_(column < value, column.is_(None)))
-                equal = column == value
+                after = column < value
+                if nullable:
+                    after = sa.or_(after, sa.and_(column.is_(None),
+                                                  value.is_not(None)))
+            equal = column == value
+            if nullable:
+                equal = sa.or_(equal, sa.and_(column.is_(None),
+                                              value.is_(None)))
+            if lead is None:
+                # Implied by the alternatives; written out so that the
+                # database starts the index range at the marker.
+                if direction == 'asc':
+                    lead = column >= value
+                    if nullable:
+                        lead = sa.or_(lead, value.is_(None))
+                else:
+                    lead = column <= value
+                    if nullable:
+                        lead = sa.or_(lead, column.is_(None))
             alternatives.append(sa.and_(*equal_so_far, after))
             equal_so_far.append(equal)
-        first_key, first_dir = keys[0], dirs[0]
-        first_value = getattr(row, first_key)
-        first_column = getattr(model, first_key)
-        if first_value is not None:
-            if first_dir == 'asc':
-                lead = first_column >= first_value
-            else:
-                lead = first_column <= first_value
-                if model.__table__.c[first_key].nullable:
-                    lead = sa.or_(lead, first_column.is_(None))
-            stmt = stmt.where(lead)
-        return stmt.where(sa.or_(*alternatives))
+        return stmt.where(lead, sa.or_(*alternatives))
 
     def anomaly_get_all(self, filters=None, limit=None, marker=None,
                         sort_keys=None, sort_dirs=None):
@@ -592,7 +617,13 @@ class Connection:
                                         marker)
             if limit is not None:
                 stmt = stmt.limit(limit)
-            return [anomaly_to_dict(row) for row in conn.execute(stmt)]
+            rows = conn.execute(stmt).all()
+            if not rows and marker is not None and conn.scalar(
+                    sa.select(models.Anomaly.id).where(
+                        models.Anomaly.uuid == str(marker))) is None:
+                raise exceptions.InvalidMarker('marker %s not found'
+                                               % marker)
+            return [anomaly_to_dict(row) for row in rows]
 
     def anomaly_count(self, filters=None):
         """Number of anomalies matching ``filters`` (as anomaly_get_all)."""
