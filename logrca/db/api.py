@@ -57,6 +57,9 @@ FEEDBACK_VALUES = ('user_id', 'project_id', 'verdict', 'module', 'function',
                    'operation', 'cause', 'comment')
 # The columns of a listed anomaly: all but the internal primary key.
 LIST_COLUMNS = tuple(c for c in models.Anomaly.__table__.c if c.name != 'id')
+# The marker's row in a keyset page's statement (built once: an alias
+# proxies every column).
+_MARKER = models.Anomaly.__table__.alias('marker')
 # Anomalies stored per transaction, and anomalies deleted per purge
 # transaction: keeps transactions short on a busy MariaDB.
 _STORE_CHUNK = 200
@@ -541,7 +544,7 @@ class Connection:
         # gives an empty page, which anomaly_get_all tells from the end of
         # the list.
         table = model.__table__
-        marked = table.alias('marker')
+        marked = _MARKER
         if conn.dialect.name == 'mysql':
             stmt = stmt.join(marked, marked.c.uuid == str(marker))
 

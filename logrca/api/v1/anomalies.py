@@ -89,11 +89,12 @@ def _iso(value):
     if isinstance(value, (int, float)):
         value = datetime.datetime.fromtimestamp(value, datetime.UTC)
     zone = value.tzinfo
-    if zone is not None:
-        if zone is not datetime.UTC:
-            value = value.astimezone(datetime.UTC)
-        value = value.replace(tzinfo=None)
-    return value.isoformat() + 'Z'
+    if zone is None:
+        return value.isoformat() + 'Z'
+    if zone is not datetime.UTC:
+        value = value.astimezone(datetime.UTC)
+    # isoformat() of a UTC time ends in +00:00.
+    return value.isoformat()[:-6] + 'Z'
 
 
 # -- query parameters --------------------------------------------------

@@ -13,6 +13,7 @@
 
 """Query parsing, microversions, the fault wrapper and the OSC boundary."""
 
+import datetime
 import subprocess
 import sys
 
@@ -89,3 +90,16 @@ def test_osc_plugin_imports_no_server_code_nor_torch():
     result = subprocess.run([sys.executable, '-c', code],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize('value,text', [
+    (None, None),
+    (datetime.datetime(2026, 1, 2, 3, 4, 5, 6), '2026-01-02T03:04:05.000006Z'),
+    (datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
+     '2026-01-02T03:04:05Z'),
+    (datetime.datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=datetime.timezone(
+        datetime.timedelta(hours=2))), '2026-01-02T01:04:05.000007Z'),
+    (1767225600.5, '2026-01-01T00:00:00.500000Z'),
+])
+def test_times_are_iso_8601_utc(value, text):
+    assert anomalies._iso(value) == text

@@ -13,12 +13,14 @@
 
 """Policy rules in code, the enforcer and the oslopolicy tools."""
 
+import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
 from oslo_context import context
+from oslo_policy import opts as policy_opts
 
 from logrca import conf as logrca_conf
 from logrca import policies
@@ -107,6 +109,32 @@ def test_authorize_raises_403(enforcer):
     with pytest.raises(exceptions.Forbidden):
         enforcer.authorize(ctx('p1', 'reader'), rules.UPDATE,
                            {'project_id': 'p1'})
+
+
+def test_policy_file_changes_apply_within_the_reload_interval(
+        tmp_path, monkeypatch):
+    policy_file = tmp_path / 'policy.yaml'
+    policy_file.write_text('"%s": "!"\n' % rules.LIST)
+    conf = logrca_conf.new_conf()
+    conf([], project='logrca', default_config_files=[])
+    # Copies of oslo.policy's options: set_defaults() would change them for
+    # every later test.
+    for group, options in policy_opts.list_opts():
+        conf.register_opts(options, group=group)
+    conf.set_override('policy_file', str(policy_file), group='oslo_policy')
+    clock = [1000.0]
+    monkeypatch.setattr(policy.time, 'monotonic', lambda: clock[0])
+    enforcer = policy.PolicyEnforcer(conf)
+    reader = ctx('p1', 'reader')
+    target = {'project_id': 'p1'}
+    assert not enforcer.allowed(reader, rules.LIST, target)
+    policy_file.write_text('"%s": "role:reader"\n' % rules.LIST)
+    # A new modification time, whatever the file system's resolution.
+    os.utime(policy_file, (2e9, 2e9))
+    clock[0] += policy.RELOAD_INTERVAL / 2
+    assert not enforcer.allowed(reader, rules.LIST, target)
+    clock[0] += policy.RELOAD_INTERVAL
+    assert enforcer.allowed(reader, rules.LIST, target)
 
 
 def _run(tool, *args):
