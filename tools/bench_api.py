@@ -207,8 +207,9 @@ def start_api(conf_file, workdir, workers, threads):
     gunicorn = shutil.which('gunicorn') or os.path.join(
         os.path.dirname(sys.executable), 'gunicorn')
     if os.path.exists(gunicorn):
-        cmd = [gunicorn, '--workers', str(workers), '--threads',
-               str(threads), '--bind', '127.0.0.1:%d' % port,
+        cmd = [gunicorn, '--worker-class', 'gthread', '--workers',
+               str(workers), '--threads', str(threads),
+               '--bind', '127.0.0.1:%d' % port,
                '--log-level', 'warning', 'logrca.wsgi.api:application']
         server = 'gunicorn %d workers x %d threads' % (workers, threads)
     else:
@@ -566,8 +567,12 @@ def main(argv=None):
     parser.add_argument('--max-connections', type=int, default=256,
                         help='client connections at most (requests wait '
                         'for one beyond that, their wait counted)')
-    parser.add_argument('--workers', type=int, default=2)
-    parser.add_argument('--threads', type=int, default=8)
+    parser.add_argument('--layouts', type=lambda v: [
+        _layout(item) for item in v.split(',')], default=[(2, 8)],
+        metavar='WxT[,WxT...]',
+        help='gunicorn workers x threads to run in turn (default 2x8)')
+    parser.add_argument('--repeat', type=int, default=1,
+                        help='runs per layout (each one reported)')
     parser.add_argument('--json', help='write the figures to this file')
     parser.add_argument('--profile', type=int, metavar='N', default=0,
                         help='instead of the load: N requests of the mix '
@@ -581,13 +586,13 @@ def main(argv=None):
                            args.refill)
     workdir = tempfile.mkdtemp(prefix='bench-api-')
     ks = keystone_fixture.KeystoneServer().start()
-    api = None
     try:
         project = ks.create_project(PROJECTS[3])
         ks.create_user('bench-reader', PASSWORD, project, ['reader'])
         map_reader_project(url, project)
-        conf_file = write_config(url, ks, workdir,
-                                 args.workers * args.threads)
+        # The database pool is per worker process.
+        conf_file = write_config(url, ks, workdir, max(
+            threads for _workers, threads in args.layouts))
         admin_token = ks.session('admin', ks.admin_password,
                                  'admin').get_token()
         reader_token = ks.session('bench-reader', PASSWORD,
@@ -601,11 +606,30 @@ def main(argv=None):
                     json.dump({'rows': args.rows, 'requests': args.profile,
                                'cpu_ms_per_request': cpu_ms}, f, indent=2)
             return 0
-        api, base, server = start_api(conf_file, workdir, args.workers,
-                                      args.threads)
+        runs = []
+        for layout in args.layouts:
+            for _repeat in range(args.repeat):
+                runs.append(run_once(args, layout, conf_file, workdir,
+                                     ks._process.pid, admin_token,
+                                     reader_token))
+    finally:
+        ks.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(runs, f, indent=2)
+    return 0 if all(run['errors'] == 0 for run in runs) else 1
+
+
+def run_once(args, layout, conf_file, workdir, keystone_pid, admin_token,
+             reader_token):
+    """Serve the API with ``layout`` (workers, threads), load it, report.
+    """
+    api, base, server = start_api(conf_file, workdir, *layout)
+    try:
         mix = query_mix(base, admin_token, reader_token)
         print('query mix: %d queries; server: %s' % (len(mix), server))
-        meter = CPUMeter(api.pid, ks._process.pid)
+        meter = CPUMeter(api.pid, keystone_pid)
         load_at_start = os.getloadavg()
         print('load average at the start: %.2f %.2f %.2f' % load_at_start)
         meter.start()
@@ -613,11 +637,8 @@ def main(argv=None):
                                    args.warmup, base, args.max_connections)
         meter.stop()
     finally:
-        if api is not None:
-            api.terminate()
-            api.wait()
-        ks.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        api.terminate()
+        api.wait()
 
     by_name = collections.defaultdict(list)
     errors = 0
@@ -632,6 +653,7 @@ def main(argv=None):
         print('%-34s %6d %8.1f %8.1f %8.1f %8.1f' % (
             name, len(values), pct(values, .5), pct(values, .9),
             pct(values, .99), max(values) * 1000))
+    sent = int(args.rate * (args.duration + args.warmup))
     summary = {
         'rows': args.rows, 'rate': args.rate, 'duration_s': args.duration,
         'connections_opened': opened, 'loadavg_start': load_at_start,
@@ -640,22 +662,29 @@ def main(argv=None):
         'p99_ms': pct(everything, .99),
         'mean_ms': statistics.fmean(everything) * 1000,
         'max_ms': max(everything) * 1000, 'cpus': os.cpu_count(),
+        'cpu_ms_per_request': {name: seconds / sent * 1000
+                               for name, seconds in meter.cpu.items()},
+        'wall_s': meter.wall,
     }
-    sent = int(args.rate * (args.duration + args.warmup))
-    summary['cpu_ms_per_request'] = {
-        name: seconds / sent * 1000 for name, seconds in meter.cpu.items()}
     print('CPU per request over the whole run (%d requests in %.1f s): %s; '
           'all together %.2f cores' % (
               sent, meter.wall, ', '.join(
                   '%s %.2f ms' % kv
                   for kv in summary['cpu_ms_per_request'].items()),
               sum(meter.cpu.values()) / meter.wall))
-    print('ALL: %(requests)d requests, %(errors)d errors, p50 %(p50_ms).1f '
-          'ms, p99 %(p99_ms).1f ms (target p99 < 50 ms)' % summary)
-    if args.json:
-        with open(args.json, 'w') as f:
-            json.dump(summary, f, indent=2)
-    return 0 if errors == 0 else 1
+    print('ALL (%s): %d requests, %d errors, p50 %.1f ms, p99 %.1f ms '
+          '(target p99 < 50 ms)' % (server, summary['requests'], errors,
+                                     summary['p50_ms'], summary['p99_ms']))
+    return summary
+
+
+def _layout(text):
+    try:
+        workers, threads = (int(n) for n in text.lower().split('x'))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            'a layout is WORKERSxTHREADS, e.g. 2x8: %r' % text) from exc
+    return workers, threads
 
 
 if __name__ == '__main__':
