@@ -12,6 +12,8 @@
 
 """A small REST client of the logrca API on a keystoneauth session."""
 
+from urllib import parse as urlparse
+
 from keystoneauth1 import adapter
 from keystoneauth1 import exceptions as ks_exc
 from osc_lib import exceptions as osc_exc
@@ -54,9 +56,20 @@ class AnomalyManager:
         self._client = client
 
     def list(self, **params):
-        """One page of anomalies; ``params`` are the API's query."""
+        """One page of anomalies; ``params`` are the API's query.
+
+        :returns: ``(anomalies, next_marker)``; ``next_marker`` is the
+            marker of the next page, None on the last page.
+        """
         query = {k: v for k, v in params.items() if v is not None}
-        return self._client.get('/v1/anomalies', params=query)['anomalies']
+        body = self._client.get('/v1/anomalies', params=query)
+        next_marker = None
+        for link in body.get('links') or ():
+            if link.get('rel') == 'next':
+                values = urlparse.parse_qs(urlparse.urlsplit(
+                    link.get('href', '')).query).get('marker')
+                next_marker = values[-1] if values else None
+        return body['anomalies'], next_marker
 
     def get(self, anomaly_id):
         return self._client.get('/v1/anomalies/%s' % anomaly_id)['anomaly']

@@ -13,6 +13,7 @@
 """``openstack rca anomaly list/show/set`` and ``openstack rca explain``."""
 
 from cliff import columns
+from openstackclient.identity import common as identity_common
 from osc_lib import utils
 from osc_lib.cli import format_columns
 from osc_lib.command import command
@@ -115,9 +116,11 @@ class ListAnomaly(command.Lister):
                             help='Only anomalies scoring at least this')
         parser.add_argument('--status', choices=STATUSES,
                             help='Only anomalies with this status')
-        parser.add_argument('--project', metavar='<project-id>',
-                            help='Anomalies of this project (ID); needs '
-                                 'admin for another project than yours')
+        parser.add_argument('--project', metavar='<project>',
+                            help='Anomalies of this project (name or ID); '
+                                 'needs admin for another project than '
+                                 'yours')
+        identity_common.add_project_domain_option_to_parser(parser)
         parser.add_argument('--all-projects', action='store_true',
                             default=False,
                             help='Anomalies of every project (admin)')
@@ -125,7 +128,8 @@ class ListAnomaly(command.Lister):
                             help='Page size')
         parser.add_argument('--marker', metavar='<anomaly-id>',
                             help='ID of the last anomaly of the previous '
-                                 'page')
+                                 'page (a full page prints the next one '
+                                 'on standard error)')
         parser.add_argument('--sort', metavar='<key>[:<asc|desc>]',
                             action='append',
                             help='Sort key and direction (repeatable), '
@@ -142,17 +146,41 @@ class ListAnomaly(command.Lister):
             'status': parsed_args.status,
             'instance_id': parsed_args.instance_id,
             'request_id': parsed_args.request_id,
-            'project_id': parsed_args.project,
+            'project_id': self._project_id(parsed_args),
             'limit': parsed_args.limit, 'marker': parsed_args.marker,
             'sort': ','.join(parsed_args.sort) if parsed_args.sort else None,
         }
         if parsed_args.all_projects:
             params['all_projects'] = 'true'
-        items = _client(self).anomalies.list(**params)
+        items, next_marker = _client(self).anomalies.list(**params)
+        if next_marker:
+            # On standard error: -f json/yaml/value output stays the page.
+            self.app.stderr.write('More anomalies: add --marker %s\n'
+                                  % next_marker)
         fields, headers = ((LONG_COLUMNS, LONG_HEADERS) if parsed_args.long
                            else (LIST_COLUMNS, LIST_HEADERS))
         return headers, (utils.get_dict_properties(
             item, fields, formatters=_FORMATTERS) for item in items)
+
+
+    def _project_id(self, parsed_args):
+        """The ID of --project, given as a name or an ID.
+
+        The token's own project needs no look-up (a reader may not list
+        projects); other names are looked up in Keystone, and a value that
+        cannot be looked up is taken for an ID.
+        """
+        value = parsed_args.project
+        if value is None:
+            return None
+        auth_ref = self.app.client_manager.auth_ref
+        domain = parsed_args.project_domain
+        if value in (auth_ref.project_id, auth_ref.project_name) and (
+                domain is None or domain in (auth_ref.project_domain_id,
+                                             auth_ref.project_domain_name)):
+            return auth_ref.project_id
+        return identity_common.find_project(
+            self.app.client_manager.identity, value, domain).id
 
 
 class ShowAnomaly(command.ShowOne):

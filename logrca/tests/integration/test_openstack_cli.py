@@ -120,6 +120,33 @@ def test_reader_lists_only_its_project(cloud):
     assert result.stdout.split() == [cloud.a1.uuid]
 
 
+def test_project_by_name_and_paging_with_the_printed_marker(cloud):
+    # A reader names its own project (it may not look projects up).
+    result = openstack(cloud, cloud.reader, cloud.p1_name,
+                       'rca', 'anomaly', 'list', '--project', cloud.p1_name,
+                       '-f', 'json')
+    assert ids_of(result) == {cloud.a1.uuid, cloud.a2.uuid}
+    # An admin names another project, looked up in Keystone.
+    result = openstack(cloud, 'admin', 'admin', 'rca', 'anomaly', 'list',
+                       '--project', cloud.p2_name, '-f', 'json')
+    assert ids_of(result) == {cloud.b1.uuid}
+    # A full page says how to get the next one, on standard error only.
+    first = openstack(cloud, cloud.reader, cloud.p1_name,
+                      'rca', 'anomaly', 'list', '--limit', '1', '-f', 'json')
+    (page,) = json.loads(first.stdout)
+    assert ('More anomalies: add --marker %s' % page['ID']
+            in first.stderr)
+    second = openstack(cloud, cloud.reader, cloud.p1_name,
+                       'rca', 'anomaly', 'list', '--limit', '1',
+                       '--marker', page['ID'], '-f', 'json')
+    assert ids_of(first) | ids_of(second) == {cloud.a1.uuid,
+                                              cloud.a2.uuid}
+    # The last page is not full: no marker printed.
+    last = openstack(cloud, cloud.reader, cloud.p1_name,
+                     'rca', 'anomaly', 'list', '--limit', '5')
+    assert 'More anomalies' not in last.stderr
+
+
 def test_all_projects_refused_for_reader_allowed_for_admin(cloud):
     result = openstack(cloud, cloud.reader, cloud.p1_name,
                        'rca', 'anomaly', 'list', '--all-projects',
