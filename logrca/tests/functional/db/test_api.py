@@ -18,6 +18,7 @@ import datetime
 import pytest
 import sqlalchemy as sa
 
+from logrca.db import api as db_api
 from logrca.db import exceptions
 from logrca.db import models
 from logrca.detectors import anomaly as anomaly_mod
@@ -417,3 +418,23 @@ def test_conversations(dbapi, request):
     assert dbapi.conversation_purge(
         datetime.datetime.now(UTC) + datetime.timedelta(minutes=1)) >= 1
     assert dbapi.conversation_get(ident) is None
+
+
+def test_mysqlclient_lists_as_pymysql(dbapi, listing):
+    """The C driver (mysql+mysqldb://, for the API) gives the same pages."""
+    if dbapi.get_engine().dialect.name != 'mysql':
+        pytest.skip('MySQL only')
+    pytest.importorskip('MySQLdb', reason='mysqlclient is not installed '
+                                          '(tools/setup.sh installs it)')
+    url = sa.engine.make_url(dbapi.url).set(drivername='mysql+mysqldb')
+    other = db_api.get_instance(base.make_conf(
+        url.render_as_string(hide_password=False)))
+    try:
+        for filters, keys in (({'service': 'listing'}, None),
+                              ({'service': 'listing'}, ['host', 'score'])):
+            expected = _page_all(dbapi, filters, 7, sort_keys=keys)
+            assert _page_all(other, filters, 7, sort_keys=keys) == expected
+            assert len(expected) == 30
+        assert other.get_engine().dialect.driver == 'mysqldb'
+    finally:
+        other.dispose()
