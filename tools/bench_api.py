@@ -16,20 +16,29 @@
 What it does:
 
 1. fills a MariaDB database (default ``logrca_api_bench`` on the test
-   server)
-   with ``--rows`` anomalies (1,000,000) spread over 10 projects, 20
-   services, 50 hosts, 4 statuses and a year of time, unless it holds them
-   already (``--refill`` forces it);
+   server) with ``--rows`` anomalies (1,000,000) spread over 10 projects,
+   20 services, 50 hosts, 4 statuses and a year of time, unless it holds
+   them already (``--refill`` forces it), and migrates it to the head;
 2. starts a real Keystone on loopback (``logrca.tests.keystone_fixture``),
    an admin and a project reader, and the logrca API
    (``logrca.wsgi.api:application``) with keystonemiddleware pointed at it
    (tokens cached in process after their first validation), served by
-   gunicorn when installed (``--workers``/``--threads``), else werkzeug;
+   gunicorn (gthread workers; ``--layouts 2x8,4x1:mysqldb`` runs several
+   workers x threads layouts, optionally with the C MySQL driver), else
+   werkzeug;
 3. sends the fixed query mix below at a constant rate (``--rate``, 200/s)
-   from an open-loop generator: request *i* is due at ``t0 + i/rate``
-   whatever the earlier ones do, and its latency counts from when it was
-   due, so a slow server cannot slow the load down and hide its queue;
-4. prints p50/p90/p99/max per query and overall, and the error count.
+   from an open-loop generator: request *i* is due at ``t0 + i/rate`` and
+   sent then whatever the earlier ones do (asyncio, kept-alive
+   connections, a new one when none is free), and its latency counts from
+   when it was due, so a slow server cannot slow the load down and hide
+   its queue;
+4. prints p50/p90/p99/max per query and overall, the error count, the load
+   average at the start, and the CPU time per request of the API
+   processes, MariaDB, Keystone and the generator itself (from /proc).
+
+``--profile N`` instead sends the mix N times through the whole WSGI stack
+in this process (werkzeug's test client) and prints the API's CPU time per
+request, with cProfile statistics if ``--profile-out`` is given.
 
 The query mix (page size 50, default sort ``raised_at:desc``), weighted
 equally; "marker" pages start after the 2nd and the 20th page:
@@ -41,7 +50,8 @@ equally; "marker" pages start after the 2nd and the 20th page:
 
 Example::
 
-    .venv/bin/python tools/bench_api.py --duration 30 --rate 200
+    .venv/bin/python tools/bench_api.py --rate 200 --duration 30 \\
+        --layouts 2x8:mysqldb --repeat 2
 """
 
 import argparse
@@ -185,17 +195,21 @@ def map_reader_project(url, project, quiet_cores=0.05, patience=180):
           % (changed, project, time.monotonic() - t0))
 
 
-def write_config(url, ks, workdir, pool_size):
-    """The API's config file: the database and [keystone_authtoken]."""
-    service = 'bench-svc'
-    ks.create_service_user(service, PASSWORD)
-    options = ks.authtoken_options(service, PASSWORD)
-    options['token_cache_time'] = 600
+def write_config(url, authtoken, workdir, pool_size, driver=None):
+    """The API's config file: the database and [keystone_authtoken].
+
+    :param driver: the MySQL driver of the URL (``pymysql``, ``mysqldb``),
+        or None for the URL's own.
+    """
+    if driver:
+        url = sa.engine.make_url(url).set(
+            drivername='mysql+' + driver).render_as_string(
+                hide_password=False)
     config = ('[DEFAULT]\nlog_file = %s/api.log\n[database]\n'
               'connection = %s\nmax_pool_size = %d\n[keystone_authtoken]\n'
-              '%s\n' % (workdir, url, max(5, pool_size),
-                        '\n'.join('%s = %s' % kv for kv in options.items())))
-    conf_file = os.path.join(workdir, 'logrca.conf')
+              '%s\n' % (workdir, url, max(5, pool_size), '\n'.join(
+                  '%s = %s' % kv for kv in authtoken.items())))
+    conf_file = os.path.join(workdir, 'logrca-%s.conf' % (driver or 'url'))
     with open(conf_file, 'w') as f:
         f.write(config)
     return conf_file
@@ -568,9 +582,10 @@ def main(argv=None):
                         help='client connections at most (requests wait '
                         'for one beyond that, their wait counted)')
     parser.add_argument('--layouts', type=lambda v: [
-        _layout(item) for item in v.split(',')], default=[(2, 8)],
-        metavar='WxT[,WxT...]',
-        help='gunicorn workers x threads to run in turn (default 2x8)')
+        _layout(item) for item in v.split(',')], default=[(2, 8, None)],
+        metavar='WxT[:DRIVER],...',
+        help='gunicorn workers x threads to run in turn (default 2x8), '
+        'each optionally with the MySQL driver (pymysql, mysqldb)')
     parser.add_argument('--repeat', type=int, default=1,
                         help='runs per layout (each one reported)')
     parser.add_argument('--json', help='write the figures to this file')
@@ -590,9 +605,13 @@ def main(argv=None):
         project = ks.create_project(PROJECTS[3])
         ks.create_user('bench-reader', PASSWORD, project, ['reader'])
         map_reader_project(url, project)
+        service = 'bench-svc'
+        ks.create_service_user(service, PASSWORD)
+        authtoken = ks.authtoken_options(service, PASSWORD)
+        authtoken['token_cache_time'] = 600
         # The database pool is per worker process.
-        conf_file = write_config(url, ks, workdir, max(
-            threads for _workers, threads in args.layouts))
+        pool = max(threads for _workers, threads, _driver in args.layouts)
+        conf_file = write_config(url, authtoken, workdir, pool)
         admin_token = ks.session('admin', ks.admin_password,
                                  'admin').get_token()
         reader_token = ks.session('bench-reader', PASSWORD,
@@ -607,11 +626,12 @@ def main(argv=None):
                                'cpu_ms_per_request': cpu_ms}, f, indent=2)
             return 0
         runs = []
-        for layout in args.layouts:
+        for workers, threads, driver in args.layouts:
+            layout_conf = write_config(url, authtoken, workdir, pool, driver)
             for _repeat in range(args.repeat):
-                runs.append(run_once(args, layout, conf_file, workdir,
-                                     ks._process.pid, admin_token,
-                                     reader_token))
+                runs.append(run_once(args, (workers, threads, driver),
+                                     layout_conf, workdir, ks._process.pid,
+                                     admin_token, reader_token))
     finally:
         ks.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -623,9 +643,13 @@ def main(argv=None):
 
 def run_once(args, layout, conf_file, workdir, keystone_pid, admin_token,
              reader_token):
-    """Serve the API with ``layout`` (workers, threads), load it, report.
+    """Serve the API with ``layout`` (workers, threads, MySQL driver), load
+    it, report.
     """
-    api, base, server = start_api(conf_file, workdir, *layout)
+    workers, threads, driver = layout
+    api, base, server = start_api(conf_file, workdir, workers, threads)
+    server += ', %s' % (
+        driver or sa.engine.make_url(args.mysql_url).drivername)
     try:
         mix = query_mix(base, admin_token, reader_token)
         print('query mix: %d queries; server: %s' % (len(mix), server))
@@ -679,12 +703,17 @@ def run_once(args, layout, conf_file, workdir, keystone_pid, admin_token,
 
 
 def _layout(text):
+    shape, _sep, driver = text.partition(':')
     try:
-        workers, threads = (int(n) for n in text.lower().split('x'))
+        workers, threads = (int(n) for n in shape.lower().split('x'))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(
-            'a layout is WORKERSxTHREADS, e.g. 2x8: %r' % text) from exc
-    return workers, threads
+            'a layout is WORKERSxTHREADS[:DRIVER], e.g. 2x8 or '
+            '4x1:mysqldb: %r' % text) from exc
+    if driver not in ('', 'pymysql', 'mysqldb'):
+        raise argparse.ArgumentTypeError(
+            'the driver is pymysql or mysqldb: %r' % text)
+    return workers, threads, driver or None
 
 
 if __name__ == '__main__':
