@@ -78,6 +78,9 @@ class Entry:
         an anomaly id (feedback); never a dataset path.
     :ivar module, function: the known fault location (failures, feedback).
     :ivar operation: the failed operation (failures, feedback).
+    :ivar frames: the distinct project modules of the first traceback of
+        a failure, deepest first (what :mod:`logrca.rca.blame` learns
+        from), or None.
     """
 
     id: str
@@ -89,6 +92,7 @@ class Entry:
     function: str | None = None
     operation: str | None = None
     service: str | None = None
+    frames: list | None = None
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -157,6 +161,32 @@ def signature(records, max_templates=8, max_frames=12):
                 if item not in frame_parts:
                     frame_parts.append(item)
     return '\n'.join(parts + frame_parts)
+
+
+def first_traceback(records, max_frames=200):
+    """The first error record whose traceback has a project frame.
+
+    :returns: ``(record, frames)`` with the record's project frames
+        ``(module, function, line)`` deepest first, or ``(None, [])``.
+    """
+    for record in records:
+        if not (record.is_error and record.extra):
+            continue
+        frames = [f for f in reversed(locations.frames(
+            record.extra[:max_frames])) if locations.is_project(f[0])]
+        if frames:
+            return record, frames
+    return None, []
+
+
+def first_traceback_modules(records):
+    """Distinct project modules of the first error traceback, deepest first.
+    """
+    mods = []
+    for module, _func, _line in first_traceback(records)[1]:
+        if module not in mods:
+            mods.append(module)
+    return mods
 
 
 # -- sources -----------------------------------------------------------------
@@ -265,7 +295,8 @@ def failure_entry(ident, records, module, function, operation):
     return Entry(id='failure:%s' % ident, kind=FAILURE, title=title,
                  text=text[:MAX_TEXT], ref='failure:%s' % ident,
                  module=module, function=function, operation=operation,
-                 service=service)
+                 service=service,
+                 frames=first_traceback_modules(records) or None)
 
 
 def feedback_entry(anomaly_id, cause_module, cause_function, operation,
@@ -278,7 +309,8 @@ def feedback_entry(anomaly_id, cause_module, cause_function, operation,
                  text=text[:MAX_TEXT], ref='anomaly:%s' % anomaly_id,
                  module=locations.normalise_path(cause_module),
                  function=cause_function, operation=operation,
-                 service=locations.top_package(cause_module))
+                 service=locations.top_package(cause_module),
+                 frames=first_traceback_modules(records) or None)
 
 
 # -- encoder -----------------------------------------------------------------
