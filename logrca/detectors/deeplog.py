@@ -251,6 +251,23 @@ class DeepLogDetector(learned.LearnedDetector):
             x = torch.tensor([window], dtype=torch.long, device=self.device)
             return torch.log_softmax(self.net(x), dim=-1)[0].cpu()
 
+    def next_template(self, records):
+        """The key text that normally follows ``records`` (RCA context).
+
+        The key model's most likely next key after the last ``window``
+        records (special keys skipped), or None when untrained. This is
+        the "missing step" an RCA context reports for a silent failure.
+        """
+        if self.net is None or not records:
+            return None
+        ids = [self.record_key(r)[1] for r in records[-self.window:]]
+        window = tuple([learned.PAD] * (self.window - len(ids)) + ids)
+        for kid in torch.argsort(self._predict(window),
+                                 descending=True)[:5].tolist():
+            if kid >= len(learned.SPECIALS):
+                return self.vocab.keys[kid]
+        return None
+
     def sequence_score(self, window, kid):
         """Negative log-likelihood of ``kid`` after ``window`` (0 in top g).
 

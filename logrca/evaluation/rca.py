@@ -119,9 +119,20 @@ def baselines_of(records):
     }
 
 
+def normal_model_of(detectors):
+    """The first detector with a model of normal (``next_template``)."""
+    return next((d for d in detectors if callable(
+        getattr(d, 'next_template', None))), None)
+
+
 def explain_run(conf, run, miner, detectors, driver, max_anomalies,
                 before=60.0, after=30.0):
-    """Replay a run, explain its anomalies; return (explanations, info)."""
+    """Replay a run, explain its anomalies; return (explanations, info).
+
+    A detector with a model of normal behaviour (``next_template``) gives
+    each context the step that normally follows the last one seen.
+    """
+    normal = normal_model_of(detectors)
     pipe = pipeline_mod.Pipeline(conf, miner, detectors)
     buffer = context_mod.BufferSource()
     anomalies = []
@@ -142,7 +153,7 @@ def explain_run(conf, run, miner, detectors, driver, max_anomalies,
         start = time.perf_counter()
         try:
             ctx = context_mod.gather(anomaly, buffer, before=before,
-                                     after=after)
+                                     after=after, normal_model=normal)
             exp = driver.explain(anomaly, ctx)
         except rca_base.RCAError as exc:
             LOG.warning('Run %s: anomaly %s not explained: %s', run.run_id,

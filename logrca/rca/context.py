@@ -114,6 +114,8 @@ class Context:
     :ivar traceback: the first related record with a traceback, or None.
     :ivar missing_step: the template that normally follows the last
         related record, when a model of normal behaviour says so, or None.
+    :ivar missing_after: the last record of the anomaly's session seen
+        before it was raised (what ``missing_step`` should have followed).
     :ivar notifications: related notification records.
     """
 
@@ -123,6 +125,7 @@ class Context:
     first_error: object = None
     traceback: object = None
     missing_step: str | None = None
+    missing_after: object = None
     notifications: list = dataclasses.field(default_factory=list)
     request_ids: set = dataclasses.field(default_factory=set)
     instance_ids: set = dataclasses.field(default_factory=set)
@@ -233,9 +236,10 @@ def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
                           if r.extra and locations.frames(r.extra[:80])),
                          None)
     missing = None
-    if normal_model is not None and related:
+    session = _session_records(anomaly, related, end)
+    if normal_model is not None and session:
         try:
-            missing = normal_model.next_template(related)
+            missing = normal_model.next_template(session)
         except Exception as exc:  # a model's failure must not stop RCA
             LOG.warning('Normal model could not give the next step: %s',
                         exc)
@@ -243,9 +247,33 @@ def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
                      if r.kind == records_mod.NOTIFICATION]
     return Context(records=records, scores=scores, seeds=seeds,
                    first_error=first_error, traceback=traceback,
-                   missing_step=missing, notifications=notifications,
+                   missing_step=missing,
+                   missing_after=session[-1] if missing and session
+                   else None,
+                   notifications=notifications,
                    request_ids=request_ids, instance_ids=instance_ids,
                    run_lines=len(candidates))
+
+
+def _session_records(anomaly, related, end):
+    """The related records of the anomaly's own session, up to ``end``.
+
+    A request or instance session is what the detectors' model of normal
+    describes; without one, every related record counts.
+    """
+    key = anomaly.session_key or ()
+    if len(key) == 2 and key[0] == 'request':
+        found = [r for r in related if key[1] in (
+            r.request_id, r.global_request_id)]
+    elif len(key) == 2 and key[0] == 'instance':
+        found = [r for r in related if r.instance_id == key[1]]
+    else:
+        found = []
+    found = found or list(related)
+    if end is not None:
+        found = [r for r in found
+                 if r.timestamp is None or r.timestamp <= end]
+    return found
 
 
 def visible_to(record, project_id, instance_projects=None):

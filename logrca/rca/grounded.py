@@ -26,6 +26,7 @@ from oslo_log import log
 
 from logrca import masking
 from logrca.rca import base
+from logrca.rca import blame as blame_mod
 from logrca.rca import kb as kb_mod
 from logrca.rca import locations
 from logrca.rca import operations
@@ -38,6 +39,8 @@ W_OTHER_TRACEBACK = 1.0
 W_ERROR_LOGGER = 0.6
 W_DEBUG = 0.3
 W_KB = 4.0
+# The code of the step that normally follows and never ran.
+W_MISSING = 0.5
 # Depth decay: the deepest project frame weighs 1, the next 1/2...
 DEPTH_DECAY = 0.5
 MAX_SUSPECTS = 5
@@ -157,6 +160,8 @@ class GroundedDriver(base.RCADriver):
     def __init__(self, conf, kb=None, kb_matches=8):
         super().__init__(conf, kb)
         self.kb_matches = kb_matches
+        self._blame = None
+        self._blame_size = None
 
     # -- suspects -------------------------------------------------------------
 
@@ -215,6 +220,16 @@ class GroundedDriver(base.RCADriver):
             cand(loc[0]).add(W_DEBUG / (1 + n), loc[1], record,
                              reason='%s ran just before the failure '
                                     '(DEBUG location)' % loc[1])
+        # The step that normally follows the last one seen (the detectors'
+        # model of normal): when its template names its code location,
+        # that code never ran.
+        loc = locations.debug_location(context.missing_step) \
+            if context.missing_step else None
+        if loc and locations.is_project(loc[0]) and \
+                context.missing_after is not None:
+            cand(loc[0]).add(W_MISSING, loc[1], context.missing_after,
+                             reason='%s normally runs next and never did '
+                                    '(model of normal)' % loc[1])
         return cands
 
     @staticmethod
@@ -268,6 +283,72 @@ class GroundedDriver(base.RCADriver):
                 continue
             seen.add(key)
             kept.append(s)
+        suspects[:] = kept[:MAX_SUSPECTS]
+
+    def _blame_model(self):
+        """The :class:`~logrca.rca.blame.BlameModel` of the KB's failures.
+
+        Rebuilt when the knowledge base grew (entries were added).
+        """
+        if self.kb is None:
+            return None
+        size = len(self.kb)
+        if self._blame is None or self._blame_size != size:
+            self._blame = blame_mod.BlameModel.from_entries(
+                e for e in self.kb.entries
+                if e.kind in (kb_mod.FAILURE, kb_mod.FEEDBACK))
+            self._blame_size = size
+        return self._blame or None
+
+    def _put_blamed_first(self, suspects, context, cites):
+        """Put the most blamed module of the first traceback first.
+
+        Past failures say, for each module met in a traceback, how often
+        the fault was in it (:mod:`logrca.rca.blame`): a module that only
+        carries errors (an RPC serialiser, a database wrapper) is passed
+        over for the caller where faults were found. Designed from the
+        per-run results of the development fold (fold 1) of the
+        cross-validation: package top-1 +0.06, module top-1 +0.09 there,
+        module top-3 unchanged.
+        """
+        model = self._blame_model()
+        if model is None:
+            return
+        record, frames = kb_mod.first_traceback(context.records)
+        if record is None and context.traceback is not None:
+            record, frames = kb_mod.first_traceback([context.traceback])
+        if record is None:
+            return
+        ranked = model.rank([f[0] for f in frames])
+        if not ranked:
+            return
+        module = ranked[0][0]
+        function, line = next((f, n) for m, f, n in frames if m == module)
+        index = 0
+        if suspects and suspects[0].module == module:
+            # Its best-supported function (often a past failure's) stays
+            # first; the function of the frame comes next.
+            if (module, function) in [(s.module, s.function)
+                                      for s in suspects[:3]]:
+                return
+            index = 1
+        ident = cites.line(record)
+        if ident is None:
+            return
+        suspects.insert(index, base.Suspect(
+            module=module, function=function, service=record.stream,
+            score=suspects[0].score if suspects else 0.0,
+            why='%s (line %d) is in the first traceback; past failures '
+                'whose traceback named %s were caused there in %d of %d '
+                'cases' % (function, line, module, model.faulty[module],
+                           model.seen[module]),
+            citations=[ident]))
+        seen = set()
+        kept = []
+        for s in suspects:
+            if (s.module, s.function) not in seen:
+                seen.add((s.module, s.function))
+                kept.append(s)
         suspects[:] = kept[:MAX_SUSPECTS]
 
     def _kb_failures(self, query):
@@ -332,8 +413,12 @@ class GroundedDriver(base.RCADriver):
                 service=c.service, score=round(c.score, 4),
                 why='; '.join(c.reasons[:3]), citations=ids))
         self._add_deepest_frame(suspects, context, cites)
+        self._put_blamed_first(suspects, context, cites)
         if context.first_error is not None:
             cites.line(context.first_error)
+        missing_id = cites.line(context.missing_after) \
+            if context.missing_step and context.missing_after is not None \
+            else None
         op_ids = [i for i in (cites.line(r) for r in op_records[:2]) if i]
         for record, _score in context.ranked():
             if len(cites.lines) >= base.MAX_EVIDENCE:
@@ -341,6 +426,12 @@ class GroundedDriver(base.RCADriver):
             cites.line(record)
 
         chain = self._chain(cites, context)
+        if missing_id:
+            chain.append({
+                'service': context.missing_after.stream,
+                'step': 'expected next, never seen: %s' % masking.mask(
+                    context.missing_step[:200]),
+                'citations': [missing_id]})
         next_steps, references = self._next_steps(
             cites, anomaly, operation, suspects, matches)
         total = sum(c.score for c in ranked) or 1.0
@@ -350,6 +441,10 @@ class GroundedDriver(base.RCADriver):
                              * min(1.0, ranked[0].score / 3.0))
         summary = self._summary(anomaly, operation, suspects, op_ids,
                                 cites)
+        if missing_id:
+            summary += (' The step that normally follows [%s] was not seen: '
+                        '"%s".' % (missing_id, masking.mask(
+                            context.missing_step[:160])))
         explanation = base.Explanation(
             anomaly_id=anomaly.uuid, driver=self.name, summary=summary,
             operation=operation, suspects=suspects, chain=chain,

@@ -25,9 +25,11 @@ PROJECT_PACKAGES = frozenset((
 # line 1852, in _do_build_and_run_instance
 _FRAME_RE = re.compile(
     r'File "(?P<path>[^"]+)", line (?P<line>\d+), in (?P<func>[\w<>.]+)')
-# The location oslo.log appends to DEBUG lines: ``func /path/mod.py:123``.
+# The location oslo.log appends to DEBUG lines: ``func /path/mod.py:123``
+# (``:<*>`` once a template miner masked the line number).
 _DEBUG_LOC_RE = re.compile(
-    r'(?:^|\s)(?P<func>[\w<>.]+) (?P<path>/\S+\.pyc?):(?P<line>\d+)\s*$')
+    r'(?:^|\s)(?P<func>[\w<>.]+) (?P<path>/\S+\.pyc?):'
+    r'(?P<line>\d+|<\*>)\s*$')
 # Markers below which a path is relative to the import root.
 _ROOTS = ('site-packages/', 'dist-packages/')
 
@@ -118,7 +120,8 @@ def debug_location(location_or_message):
     """(module, function, line) from an oslo.log DEBUG location, or None.
 
     Accepts the record's ``location`` field (``func /path/mod.py:123``) or
-    a whole message ending with it.
+    a whole message or template ending with it (a masked line number
+    gives line 0).
     """
     if not location_or_message:
         return None
@@ -128,7 +131,8 @@ def debug_location(location_or_message):
     module = normalise_path(match.group('path'))
     if not module:
         return None
-    return module, match.group('func'), int(match.group('line'))
+    line = match.group('line')
+    return module, match.group('func'), int(line) if line.isdigit() else 0
 
 
 def record_locations(record):

@@ -136,6 +136,67 @@ class TestGrounded(unittest.TestCase):
                       cited[exp.suspects[1].citations[0]])
         exp.validate()
 
+    def test_module_past_failures_blame_comes_first(self):
+        # Past tracebacks through the libvirt driver were caused in the
+        # compute manager above it: the manager's frame ranks first, the
+        # deepest frame stays in the top three. The past failures' texts
+        # share no word with this run, so retrieval does not recall them.
+        entries = small_kb().entries + [kb_mod.Entry(
+            id='failure:old-%d' % n, kind='failure', title='old',
+            text='zzz', module='nova/compute/manager.py',
+            function='_shutdown_instance', operation='instance boot',
+            frames=['nova/virt/libvirt/driver.py',
+                    'nova/compute/manager.py']) for n in range(3)]
+        driver = grounded.GroundedDriver(
+            self.conf, kb=kb_mod.KnowledgeBase(entries, encoder=None))
+        recs = sc.boot_failure()
+        anomaly = sc.anomaly_for(recs)
+        exp = driver.explain(anomaly, context.gather(
+            anomaly, context.BufferSource(recs)))
+        pairs = [(s.module, s.function) for s in exp.suspects]
+        self.assertEqual(('nova/compute/manager.py',
+                          '_build_and_run_instance'), pairs[0])
+        self.assertIn('3 of 4', exp.suspects[0].why)
+        self.assertIn(('nova/virt/libvirt/driver.py',
+                       '_get_ephemeral_devices'), pairs[:3])
+        cited = {e['id']: e['text'] for e in exp.evidence}
+        self.assertIn('_build_and_run_instance',
+                      cited[exp.suspects[0].citations[0]])
+        exp.validate()
+        # Without those past failures the deepest frame is first.
+        self.assertEqual('nova/virt/libvirt/driver.py',
+                         self.explain(recs).suspects[0].module)
+
+    def test_missing_step_of_the_model_of_normal_is_cited(self):
+        class Normal:
+            def next_template(self, records):
+                self.seen = records
+                return ('DEBUG nova.compute.resource_tracker Claim '
+                        'successful instance_claim /usr/lib/python2.7/'
+                        'site-packages/nova/compute/resource_tracker.py:<*>')
+        normal = Normal()
+        recs = sc.boot_failure()
+        anomaly = sc.anomaly_for(recs)
+        ctx = context.gather(anomaly, context.BufferSource(recs),
+                             normal_model=normal)
+        # The model is asked about the anomaly's own request, up to the
+        # moment it was raised.
+        self.assertTrue(normal.seen)
+        self.assertTrue(all(r.request_id == sc.REQ_COMPUTE
+                            and r.timestamp <= anomaly.raised_at
+                            for r in normal.seen))
+        self.assertIs(normal.seen[-1], ctx.missing_after)
+        exp = self.driver.explain(anomaly, ctx)
+        step = exp.chain[-1]
+        self.assertIn('expected next, never seen', step['step'])
+        self.assertIn('Claim successful', step['step'])
+        self.assertIn('was not seen', exp.summary)
+        tracker = [s for s in exp.suspects
+                   if s.module == 'nova/compute/resource_tracker.py']
+        self.assertEqual('instance_claim', tracker[0].function)
+        self.assertIn('never did', tracker[0].why)
+        exp.validate()
+
     def test_recalled_suspect_cites_a_line_naming_it(self):
         # A suspect known only from a past failure cites the context line
         # that names its function, so the operator sees it in the logs.
