@@ -433,7 +433,7 @@ class GroundedDriver(base.RCADriver):
                     context.missing_step[:200]),
                 'citations': [missing_id]})
         next_steps, references = self._next_steps(
-            cites, anomaly, operation, suspects, matches)
+            cites, anomaly, operation, suspects, matches, query)
         total = sum(c.score for c in ranked) or 1.0
         confidence = 0.0
         if suspects:
@@ -485,7 +485,8 @@ class GroundedDriver(base.RCADriver):
                           'citations': [line['id']]})
         return steps
 
-    def _next_steps(self, cites, anomaly, operation, suspects, matches):
+    def _next_steps(self, cites, anomaly, operation, suspects, matches,
+                    signature=None):
         steps = []
         refs = []
         if self.kb is not None:
@@ -493,8 +494,11 @@ class GroundedDriver(base.RCADriver):
                 operation if operation != base.UNKNOWN_OPERATION else '',
                 'failed', suspects[0].module if suspects else '',
                 cites.lines[0]['text'][:300] if cites.lines else '')))
+            # The failure signature, already encoded for the past-failure
+            # search, is the dense part of this query too.
             for entry, score in self.kb.search(
-                    query, k=3, kinds=(kb_mod.DOC, kb_mod.SIGNATURE)):
+                    query, k=3, kinds=(kb_mod.DOC, kb_mod.SIGNATURE),
+                    dense_query=signature):
                 ident = cites.entry(entry, score)
                 if entry.kind == kb_mod.DOC:
                     text = 'Read "%s" (%s).' % (entry.title, entry.ref)

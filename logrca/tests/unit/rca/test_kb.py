@@ -123,6 +123,20 @@ class TestRetrieval(unittest.TestCase):
             self.assertEqual(4, len(again))
             self.assertNotIn('abc', again.get('feedback:an-id').text)
 
+    def test_inverted_bm25_scores_like_rank_bm25(self):
+        import numpy as np
+        import rank_bm25
+        corpus = [kb_mod.tokens(kb_mod.KnowledgeBase._index_text(e))
+                  for e in self._entries()]
+        corpus.append(['instance', 'instance', 'spawn', 'failed'])
+        fast = kb_mod.Lexical(corpus)
+        slow = rank_bm25.BM25Okapi(corpus)
+        for query in (['instance', 'failed', 'instance', 'nope'],
+                      ['volume'], []):
+            np.testing.assert_allclose(slow.get_scores(query),
+                                       fast.get_scores(query))
+        self.assertGreater(fast.get_scores(['ipamallocationerror']).max(), 0.0)
+
     def test_load_rejects_garbage(self):
         with tempfile.TemporaryDirectory() as tmp:
             with open(os.path.join(tmp, kb_mod.ENTRIES_FILE), 'w') as f:
