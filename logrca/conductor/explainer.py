@@ -30,10 +30,12 @@ QUEUE_SIZE = 1000
 class Explainer:
     """Explains anomalies with the configured RCA driver, once each.
 
-    The knowledge base and the driver (with the MiniLM encoder of the
-    grounded driver) are loaded on first use and kept. New anomalies are
-    explained in a background thread, so storing never waits for RCA; an
-    explanation asked for before its turn is computed at once. Each new
+    The knowledge base, the driver (with the MiniLM encoder of the
+    grounded driver) and the agent's trained model of normal behaviour,
+    when there is one (the missing step of a context), are loaded on first
+    use and kept. New anomalies are explained in a background thread, so
+    storing never waits for RCA; an explanation asked for before its turn
+    is computed at once. Each new
     explanation is stored and announced (``anomaly.explanation.ready``).
 
     :param conf: the ConfigOpts.
@@ -48,6 +50,7 @@ class Explainer:
         self._lock = threading.Lock()
         self._driver = None
         self._kb = None
+        self._normal = None
         self._queue = queue.Queue(maxsize=QUEUE_SIZE)
         self._thread = None
 
@@ -55,6 +58,7 @@ class Explainer:
         with self._lock:
             if self._driver is None:
                 self._kb = rca_service.load_kb(self.conf)
+                self._normal = rca_service.load_normal_model(self.conf)
                 self._driver = rca_base.load_driver(self.conf, kb=self._kb)
         return self._driver
 
@@ -70,7 +74,7 @@ class Explainer:
         driver = self._load()
         body = rca_service.get_explanation(
             self.conf, anomaly_id, driver=driver, refresh=True,
-            dbapi=self.dbapi, kb=self._kb)
+            dbapi=self.dbapi, kb=self._kb, normal_model=self._normal)
         if self.notifier is not None:
             row = self.dbapi.anomaly_get(anomaly_id)
             if row is not None:

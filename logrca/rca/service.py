@@ -101,8 +101,33 @@ def load_kb(conf):
         return None
 
 
-def explain(conf, anomaly, source=None, driver=None, kb=None):
-    """Explain an anomaly now; returns an :class:`~base.Explanation`."""
+def load_normal_model(conf):
+    """The agent's first detector with a trained model of normal, or None.
+
+    Its ``next_template`` gives each context the step that normally
+    follows the last one seen (the missing step of a silent failure).
+    """
+    from logrca.agent import pipeline as pipeline_mod
+    for name in conf.agent.detectors:
+        try:
+            detector = pipeline_mod.load_detector(conf, name)
+        except Exception as exc:  # a missing model must not stop RCA
+            LOG.warning('Detector %s not loaded for RCA contexts: %s',
+                        name, exc)
+            continue
+        if callable(getattr(detector, 'next_template', None)) and \
+                getattr(detector, 'trained', False):
+            return detector
+    return None
+
+
+def explain(conf, anomaly, source=None, driver=None, kb=None,
+            normal_model=None):
+    """Explain an anomaly now; returns an :class:`~base.Explanation`.
+
+    :param normal_model: optional model of normal behaviour (see
+        :func:`load_normal_model`) for the context's missing step.
+    """
     if source is None:
         source = context_mod.BufferSource(
             sorted(evidence_records(anomaly),
@@ -110,14 +135,16 @@ def explain(conf, anomaly, source=None, driver=None, kb=None):
     ctx = context_mod.gather(
         anomaly, source, before=conf.rca.context_before,
         after=conf.rca.context_after,
-        max_records=conf.rca.context_max_records)
+        max_records=conf.rca.context_max_records,
+        normal_model=normal_model)
     if driver is None or isinstance(driver, str):
         driver = base.load_driver(conf, driver, kb=kb)
     return driver.explain(anomaly, ctx)
 
 
 def get_explanation(conf, anomaly_id, driver=None, refresh=False,
-                    dbapi=None, source=None, kb=None, project_id=None):
+                    dbapi=None, source=None, kb=None, project_id=None,
+                    normal_model=None):
     """The explanation document of a stored anomaly (computed if missing).
 
     :param project_id: the reader's project (None: admin); the document
@@ -139,7 +166,8 @@ def get_explanation(conf, anomaly_id, driver=None, refresh=False,
         if kb is None and (driver is None or isinstance(driver, str)):
             # A driver instance brings its own knowledge base.
             kb = load_kb(conf)
-        exp = explain(conf, anomaly, source=source, driver=driver, kb=kb)
+        exp = explain(conf, anomaly, source=source, driver=driver, kb=kb,
+                      normal_model=normal_model)
         body = exp.to_dict()
         dbapi.explanation_save(anomaly_id, exp.driver, body)
     return redact_for_project(body, project_id)

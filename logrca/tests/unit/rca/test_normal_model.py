@@ -52,3 +52,34 @@ def test_untrained_or_rule_detectors_give_no_missing_step(conf):
         tl._request(random.Random(1), 0.0, 'req-a')) is None
     assert rca_eval.normal_model_of([baseline.BaselineDetector(conf)]) \
         is None
+
+
+def test_conductor_loads_the_agents_trained_model_of_normal(conf):
+    from logrca.rca import service
+    conf.set_override('detectors', ['baseline', 'deeplog'], 'agent')
+    # No trained artifact yet: no model of normal, RCA goes on without.
+    assert service.load_normal_model(conf) is None
+    det = tl._trained(conf, deeplog.DeepLogDetector, epochs=15)
+    det.save(det.artifact_path())
+    normal = service.load_normal_model(conf)
+    assert normal is not None and normal.name == 'deeplog'
+    # An anomaly of a request that stopped after its third step: the
+    # explanation names the step that normally follows.
+    recs = tl._request(random.Random(7), 9000.0, 'req-silent', 'stop')[:3]
+    anomaly = _anomaly(recs)
+    exp = service.explain(conf, anomaly, driver='grounded',
+                          normal_model=normal)
+    assert 'Creating image for' in exp.chain[-1]['step']
+    assert 'was not seen' in exp.summary
+
+
+def _anomaly(recs):
+    from logrca.detectors import anomaly as anomaly_mod
+    return anomaly_mod.Anomaly(
+        detector='deeplog', score=3.0, reason='a step is missing',
+        session_key=('request', recs[0].request_id),
+        start_time=recs[0].timestamp, end_time=recs[-1].timestamp,
+        raised_at=recs[-1].timestamp + 60.0, service='nova-compute',
+        host=None, project_id=None, request_ids=[recs[0].request_id],
+        instance_ids=[],
+        evidence=[anomaly_mod.Evidence.from_record(r) for r in recs])
