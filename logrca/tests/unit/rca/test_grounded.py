@@ -136,36 +136,61 @@ class TestGrounded(unittest.TestCase):
                       cited[exp.suspects[1].citations[0]])
         exp.validate()
 
-    def test_module_past_failures_blame_comes_first(self):
-        # Past tracebacks through the libvirt driver were caused in the
-        # compute manager above it: the manager's frame ranks first, the
-        # deepest frame stays in the top three. The past failures' texts
-        # share no word with this run, so retrieval does not recall them.
-        entries = small_kb().entries + [kb_mod.Entry(
-            id='failure:old-%d' % n, kind='failure', title='old',
-            text='zzz', module='nova/compute/manager.py',
-            function='_shutdown_instance', operation='instance boot',
-            frames=['nova/virt/libvirt/driver.py',
-                    'nova/compute/manager.py']) for n in range(3)]
-        driver = grounded.GroundedDriver(
-            self.conf, kb=kb_mod.KnowledgeBase(entries, encoder=None))
-        recs = sc.boot_failure()
+    def test_most_blamed_frame_is_kept_second(self):
+        # An RPC serialiser raised, called from the conductor's API, called
+        # from the compute API. Past failures whose tracebacks went
+        # through the same modules were caused in the compute API: its
+        # frame is kept second, after the first suspect. The past
+        # failures' texts share no word with this run, so retrieval does
+        # not recall them.
+        site = sc.SITE
+        frames = [('nova/api/openstack/compute/servers.py', 'create', 553),
+                  ('nova/compute/api.py', 'create', 1645),
+                  ('nova/compute/api.py', '_create_instance', 1179),
+                  ('nova/conductor/api.py', 'schedule_and_build_instances',
+                   157),
+                  ('nova/conductor/rpcapi.py', 'schedule_and_build_instances',
+                   110),
+                  ('nova/rpc.py', 'serialize_context', 138)]
+        tb = ['Traceback (most recent call last):'] + [
+            '  File "%s/%s", line %d, in %s' % (site, m, n, f)
+            for m, f, n in frames] + [
+            "AttributeError: 'NoneType' object has no attribute 'to_dict'"]
+        recs = [sc.record(1.0, 'nova-api', 'ERROR',
+                          'nova.api.openstack.extensions',
+                          'Unexpected exception in API method',
+                          sc.REQ_COMPUTE, sc.PROJECT, extra=tb, lineno=5)]
         anomaly = sc.anomaly_for(recs)
-        exp = driver.explain(anomaly, context.gather(
-            anomaly, context.BufferSource(recs)))
+        blamed = ('nova/compute/api.py', '_create_instance')
+
+        def explain(kb):
+            driver = grounded.GroundedDriver(self.conf, kb=kb)
+            return driver.explain(anomaly, context.gather(
+                anomaly, context.BufferSource(recs)))
+
+        others = [e for e in small_kb().entries if e.kind != 'failure']
+        plain = explain(kb_mod.KnowledgeBase(others, encoder=None))
+        self.assertEqual('nova/rpc.py', plain.suspects[0].module)
+        self.assertNotIn(blamed, [(s.module, s.function)
+                                  for s in plain.suspects[:3]])
+        entries = others + [kb_mod.Entry(
+            id='failure:old-%d' % n, kind='failure', title='old',
+            text='zzz', module='nova/compute/api.py', function='create',
+            operation='instance boot',
+            frames=['nova/rpc.py', 'nova/conductor/rpcapi.py',
+                    'nova/conductor/api.py', 'nova/compute/api.py'])
+            for n in range(3)]
+        exp = explain(kb_mod.KnowledgeBase(entries, encoder=None))
         pairs = [(s.module, s.function) for s in exp.suspects]
-        self.assertEqual(('nova/compute/manager.py',
-                          '_build_and_run_instance'), pairs[0])
-        self.assertIn('3 of 4', exp.suspects[0].why)
-        self.assertIn(('nova/virt/libvirt/driver.py',
-                       '_get_ephemeral_devices'), pairs[:3])
+        self.assertEqual('nova/rpc.py', pairs[0][0])
+        self.assertEqual(blamed, pairs[1])
+        self.assertIn('3 of 3', exp.suspects[1].why)
+        self.assertEqual(len(pairs), len(set(pairs)))
+        self.assertLessEqual(len(pairs), grounded.MAX_SUSPECTS)
         cited = {e['id']: e['text'] for e in exp.evidence}
-        self.assertIn('_build_and_run_instance',
-                      cited[exp.suspects[0].citations[0]])
+        self.assertIn('_create_instance',
+                      cited[exp.suspects[1].citations[0]])
         exp.validate()
-        # Without those past failures the deepest frame is first.
-        self.assertEqual('nova/virt/libvirt/driver.py',
-                         self.explain(recs).suspects[0].module)
 
     def test_missing_step_of_the_model_of_normal_is_cited(self):
         class Normal:
