@@ -61,6 +61,7 @@ class Pipeline:
         self._next_expire = None
         # Bound methods looked up once: process() runs for every record.
         self._add = miner.add if miner is not None else None
+        self._add_to_sessions = self.sessionizer.add
         self._observers = [d.observe for d in self.detectors]
 
     def process(self, record):
@@ -72,20 +73,22 @@ class Pipeline:
         elif self._add is not None and record.template_id is None:
             (record.template_id, record.template,
              record.params) = self._add(record.message)
-        sessionizer = self.sessionizer
-        sessions = sessionizer.add(record)
+        sessions = self._add_to_sessions(record)
         found = []
         for observe in self._observers:
             got = observe(record, sessions)
             if got:
                 found.extend(got)
-        now = sessionizer.now
-        if now is not None:
+        # Log time (the sessionizer's) moves only with a later timestamp:
+        # only such a record can make expiring due.
+        ts = record.timestamp
+        if ts is not None:
             if self._next_expire is None:
+                self._next_expire = self.sessionizer.now + EXPIRE_EVERY
+            elif ts >= self._next_expire:
+                now = self.sessionizer.now
                 self._next_expire = now + EXPIRE_EVERY
-            elif now >= self._next_expire:
-                self._next_expire = now + EXPIRE_EVERY
-                found.extend(self._close(sessionizer.expire(now)))
+                found.extend(self._close(self.sessionizer.expire(now)))
         if found:
             stats['anomalies'] += len(found)
         return found

@@ -17,10 +17,13 @@ from oslo_log import log
 from logrca.agent import sessions as sessions_mod
 from logrca.detectors import anomaly
 from logrca.detectors import base
+from logrca.parsing import records
 
 LOG = log.getLogger(__name__)
 
 WARN_LEVELS = frozenset(('WARNING', 'ERROR', 'CRITICAL'))
+
+_ERROR_LEVELS = records.ERROR_LEVELS
 
 
 class BaselineDetector(base.Detector):
@@ -52,28 +55,38 @@ class BaselineDetector(base.Detector):
         return sessions[0]
 
     def observe(self, record, sessions):
-        found = []
-        new_template = (record.template_id is not None
-                        and record.template_id not in self._seen_templates)
-        if record.template_id is not None:
-            self._seen_templates.add(record.template_id)
+        # Only WARNING-or-worse records need the session they belong to:
+        # the others cost a set look-up.
+        template_id = record.template_id
+        new_template = False
+        if (template_id is not None
+                and template_id not in self._seen_templates):
+            self._seen_templates.add(template_id)
+            new_template = True
         if not sessions:
-            return found
-        home = self._home(sessions)
-        state = home.state.setdefault(self.name, {'raised': False})
-        if record.is_error and not state['raised']:
+            return []
+        level = record.level
+        if level in _ERROR_LEVELS:
+            home = self._home(sessions)
+            # Per-session scratch space only for sessions with errors.
+            state = home.state.get(self.name)
+            if state is None:
+                state = home.state[self.name] = {'raised': False}
+            if state['raised']:
+                return []
             errors = [r for r in home.records if r.is_error]
             if len(errors) >= self.burst:
                 state['raised'] = True
-                found.append(self._make(home, record, errors,
-                                        'error burst: %d ERROR/CRITICAL '
-                                        'record(s)' % len(errors),
-                                        float(len(errors))))
-        elif (self.new_template_alarm and new_template
-              and record.level in WARN_LEVELS and not record.is_error):
-            found.append(self._make(home, record, [record],
-                                    'new %s template' % record.level, 1.0))
-        return found
+                return [self._make(home, record, errors,
+                                   'error burst: %d ERROR/CRITICAL '
+                                   'record(s)' % len(errors),
+                                   float(len(errors)))]
+        elif (new_template and self.new_template_alarm
+              and level in WARN_LEVELS):
+            home = self._home(sessions)
+            return [self._make(home, record, [record],
+                               'new %s template' % level, 1.0)]
+        return []
 
     def _make(self, session, record, cited, reason, score):
         evidence = [anomaly.Evidence.from_record(r) for r in cited[:20]]

@@ -132,6 +132,34 @@ def test_baseline_ignores_normal_runs():
     assert found == []
 
 
+def test_baseline_keeps_state_only_for_sessions_with_errors():
+    conf = _conf()
+    pipe = pipeline.Pipeline(conf, None, [baseline.BaselineDetector(conf)])
+    quiet = pipe.sessionizer.add(_rec(1.0, rid='req-1'))
+    pipe.detectors[0].observe(_rec(1.5, rid='req-1'), quiet)
+    assert [s.state for s in quiet] == [{}, {}]
+    loud = pipe.sessionizer.add(_rec(2.0, 'ERROR', rid='req-2'))
+    pipe.detectors[0].observe(loud[-1].records[-1], loud)
+    assert loud[0].state == {'baseline': {'raised': True}}
+    assert loud[1].state == {}
+
+
+def test_pipeline_expires_sessions_as_log_time_moves_on():
+    conf = _conf(session_window=60)
+    pipe = pipeline.Pipeline(conf, None, [])
+    pipe.process(_rec(0.0, rid='req-1'))
+    pipe.process(_rec(10.0, rid='req-2'))
+    # Records earlier than log time (or undated) never expire anything.
+    pipe.process(_rec(5.0, rid='req-3'))
+    pipe.process(_rec(None, rid='req-4'))
+    assert pipe.stats['sessions'] == 0
+    pipe.process(_rec(61.0, rid='req-5'))
+    # req-1 and the first window [0, 60) are idle for a whole window.
+    assert pipe.stats['sessions'] == 2
+    pipe.process(_rec(70.5, rid='req-5'))
+    assert pipe.stats['sessions'] == 4
+
+
 def test_anomaly_ids_are_deterministic_and_round_trip():
     ev = anomaly.Evidence(timestamp=1.5, stream='nova-api', level='ERROR',
                           logger='nova.api', message='x', lineno=3)
