@@ -169,23 +169,41 @@ class Agent:
     # -- the loop ----------------------------------------------------------
 
     def _feed(self, lines):
-        """Feed lines to their sources' readers; return record lists."""
+        """Feed lines to their sources' readers; return record lists.
+
+        Consecutive lines of one source (numbered one after the other) go
+        to its reader in one :meth:`RecordReader.read` call; each record
+        comes back in a list of its own, as the merge in :meth:`run_once`
+        expects (records of one file are not always in log-time order).
+        """
         out = []
         now = time.monotonic()
         touched = set()
-        for line in lines:
-            src = self._sources.get(line.key)
+        sources = self._sources
+        count = len(lines)
+        i = 0
+        while i < count:
+            line = lines[i]
+            key = line.key
+            src = sources.get(key)
             if src is None:
-                src = self._sources[line.key] = _Source(
+                src = sources[key] = _Source(
                     oslo_log.RecordReader(
                         line.stream, self.conf.agent.max_line_length,
                         line.host or self.conf.host))
-            got = src.reader.feed(line.data, line.lineno)
-            src.lines.append(line)
+            end = i + 1
+            expected = line.lineno + 1
+            while (end < count and lines[end].key == key
+                   and lines[end].lineno == expected):
+                end += 1
+                expected += 1
+            run = lines[i:end]
+            out.extend([record] for record in src.reader.read(
+                [item.data for item in run], line.lineno - 1))
+            src.lines.extend(run)
             src.last_seen = now
-            touched.add(line.key)
-            if got:
-                out.append(got)
+            touched.add(key)
+            i = end
         for key, src in list(self._sources.items()):
             if key in touched:
                 continue

@@ -25,6 +25,7 @@ from logrca import conf as logrca_conf
 from logrca.agent import follow
 from logrca.agent import offsets
 from logrca.agent import service
+from logrca.parsing import oslo_log
 from logrca.parsing import records
 from logrca.tests.unit.parsing import data as shared
 
@@ -156,3 +157,37 @@ def test_notification_is_acknowledged_after_storage(env):
     waiter.join(10)
     assert result == [True]
     assert agent.stats['records'] == 1 and conductor.calls >= 1
+
+
+def test_feed_gives_the_records_of_feeding_line_by_line(env):
+    # Two files interleaved in runs, a gap in numbering, bad bytes, an
+    # overlong line and lines of no known format: _feed reads runs with
+    # RecordReader.read() and must give what feed() gives line by line.
+    conf, _path, lines = env
+    conf.set_override('max_line_length', 300, 'agent')
+    raw = lines[:400] + [b'\xff\xfe not utf-8', b'x' * 500, b'',
+                         b'no header here'] + lines[400:600]
+    other = [b'2018-06-30 03:04:40.123 7 ERROR nova.x [-] boom %d' % i
+             for i in range(50)]
+    feed = []
+    for i, data in enumerate(raw):
+        # A gap in the numbering after line 100 (the file was truncated).
+        lineno = i + 1 if i < 100 else i + 5
+        feed.append(follow.Line('cinder-volume', data, 'a.log', 0, lineno,
+                                'a'))
+    feed = (feed[:150] + [follow.Line('nova-api', data, 'b.log', 0, n + 1,
+                                      'b') for n, data in enumerate(other)]
+            + feed[150:])
+    agent = _agent(conf, FakeConductor())
+    got = agent._feed(feed)
+    readers = {}
+    expected = []
+    for line in feed:
+        reader = readers.setdefault(line.key, oslo_log.RecordReader(
+            line.stream, 300, conf.host))
+        expected.extend([r] for r in reader.feed(line.data, line.lineno))
+    assert got == expected
+    assert len(got) > 300
+    for key, reader in readers.items():
+        assert agent._sources[key].reader.stats == reader.stats
+        assert agent._sources[key].reader._current == reader._current
