@@ -610,6 +610,14 @@ class LearnedDetector(base.Detector):
             else:
                 pick = ranked[allowed]
             self.thresholds[family] = self._above(max(pick, 0.0))
+        if 'rarity' in crossfit:
+            # Scores come in rungs; when more periods than the share hold
+            # an ERROR key of their own, the quantile lands on the top
+            # rung and rarity would never raise: an ERROR or CRITICAL key
+            # never seen in training always raises.
+            top = self.rarity.score_count('ERROR', 0)
+            self.thresholds['rarity'] = min(self.thresholds['rarity'],
+                                            top - 1e-3)
         active = [f for f in self.FAMILIES
                   if f not in self.disabled and f not in crossfit]
         runs = [{f: m.get(f, -math.inf) for f in self.FAMILIES}

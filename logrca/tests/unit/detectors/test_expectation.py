@@ -133,7 +133,7 @@ def test_cross_fitted_families_take_their_share_of_the_budget(conf):
     det = deeplog.DeepLogDetector(conf, load=False)
     # 200 training periods: 6 stand out on rarity, 3 on expectation.
     det.rarity.loo_scores = [1.0] * 194 + [9.0, 8.5, 8.0, 7.5, 7.0, 6.5]
-    det.rarity.periods = 200
+    det.rarity.periods = 10000     # top rung (never-seen ERROR): 11.9
     det.expectation.loo_scores = [0.0] * 197 + [5.0, 3.0, 2.0]
     det.expectation.rules = {0: [(1, 30.0)]}
     maxima = [{'rarity': 1.0, 'expectation': 0.0, 'sequence': 1.0}
@@ -149,3 +149,16 @@ def test_cross_fitted_families_take_their_share_of_the_budget(conf):
     assert math.isinf(thresholds['timing'])     # off by default
     assert det.training_summary['calibration']['crossfit'] == {
         'rarity': 200, 'expectation': 3 + 197}
+
+
+def test_a_never_seen_error_key_always_raises_after_calibration(conf):
+    det = deeplog.DeepLogDetector(conf, load=False)
+    det.rarity.periods = 100
+    never_seen_error = det.rarity.score_count('ERROR x', 0)
+    # Five periods in a hundred hold an ERROR key of their own: the 1 %
+    # quantile is the top rung itself.
+    det.rarity.loo_scores = [1.0] * 95 + [never_seen_error] * 5
+    thresholds = det.calibrate([{'rarity': 1.0}] * 10, 0.02)
+    assert thresholds['rarity'] < never_seen_error
+    assert det.rarity.score('ERROR y', 'ERROR') > thresholds['rarity']
+    assert det.rarity.score('WARNING y', 'WARNING') < thresholds['rarity']
