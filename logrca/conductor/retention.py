@@ -27,9 +27,11 @@ class RetentionTask:
     """Delete anomalies older than ``[conductor] retention_days``.
 
     Evidence and explanations go with their anomaly (the database API's
-    ``anomaly_purge``). Runs every ``[conductor] retention_interval``
-    seconds on an oslo.service looping call; a database error is logged
-    and counted, and the next run tries again.
+    ``anomaly_purge``); operators' conversations not updated for as long
+    go too (``conversation_purge``): they quote questions and answers
+    about anomalies that are gone. Runs every ``[conductor]
+    retention_interval`` seconds on an oslo.service looping call; a
+    database error is logged and counted, and the next run tries again.
 
     :param conf: the ConfigOpts.
     :param dbapi: a :class:`logrca.db.api.Connection`.
@@ -71,7 +73,22 @@ class RetentionTask:
             LOG.info('Retention: purged %d anomalies raised before %s '
                      '(retention_days=%d)', deleted, cutoff,
                      self.conf.conductor.retention_days)
+        self._purge_conversations(cutoff)
         return deleted
+
+    def _purge_conversations(self, cutoff):
+        """Delete conversations last updated before ``cutoff``."""
+        try:
+            deleted = self.dbapi.conversation_purge(cutoff)
+        except db_exc.DBError as exc:
+            self.counters['failed'] += 1
+            LOG.error('Retention: purging conversations not updated since '
+                      '%s failed, will retry: %s', cutoff, exc)
+            return
+        self.counters['conversations_purged'] += deleted
+        if deleted:
+            LOG.info('Retention: purged %d conversations not updated since '
+                     '%s', deleted, cutoff)
 
     def start(self):
         """Start the periodic purge; a no-op when retention is off."""

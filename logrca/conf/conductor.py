@@ -33,7 +33,9 @@ opts = [
     cfg.IntOpt('retention_days', default=0, min=0,
                help='Delete anomalies (with their evidence and '
                     'explanations) raised more than this many days ago, '
-                    'automatically, every retention_interval seconds. 0 '
+                    'and operators\' conversations not updated for as '
+                    'long, automatically, every retention_interval '
+                    'seconds. 0 '
                     'keeps them forever; "logrca-manage anomaly purge" '
                     'purges by hand.'),
     cfg.IntOpt('retention_interval', default=3600, min=1,

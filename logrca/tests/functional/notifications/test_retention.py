@@ -62,6 +62,24 @@ def test_periodic_retention_purges_old_anomalies_and_children(backend):
         assert task.counters['purged'] == 3 and task.counters['runs'] == 2
 
 
+@pytest.mark.parametrize('backend', services.BACKENDS)
+def test_retention_purges_idle_conversations(backend):
+    with base.migrated_database(backend) as dbapi:
+        conf = dbapi.conf
+        conf.set_override('retention_days', 30, group='conductor')
+        ident = '7a1c2e4e-0000-4000-8000-%012d' % services.BACKENDS.index(
+            backend)
+        dbapi.conversation_save(ident, {'turns': []}, project_id='p1')
+        task = retention.RetentionTask(conf, dbapi)
+        now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+        # Updated today: kept 29 days on, purged 31 days on.
+        task.run_once(now=now + datetime.timedelta(days=29))
+        assert dbapi.conversation_get(ident) is not None
+        task.run_once(now=now + datetime.timedelta(days=31))
+        assert dbapi.conversation_get(ident) is None
+        assert task.counters['conversations_purged'] == 1
+
+
 def test_looping_call_runs_and_stops():
     with base.migrated_database('sqlite') as dbapi:
         stale = time.time() - 3 * DAY
