@@ -30,6 +30,7 @@ import argparse
 import collections
 import os
 import pathlib
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -71,6 +72,58 @@ def service_logs(folder):
                                data.splitlines(True))
 
 
+def agent_conf(work):
+    """The agent's configuration for a benchmark in ``work``.
+
+    The agent follows ``work/logs/*.log`` from their beginning (the folder
+    is made here), stores into SQLite under ``work`` and takes no
+    notifications; the database is migrated.
+    """
+    (work / 'logs').mkdir()
+    conf = logrca_conf.new_conf()
+    conf([], project='logrca', default_config_files=[])
+    conf.set_override('state_path', str(work / 'state'))
+    conf.set_override('connection', 'sqlite:///%s' % (work / 'db.sqlite'),
+                      'database')
+    conf.set_override('log_files', [str(work / 'logs' / '*.log')], 'agent')
+    conf.set_override('follow_from', 'beginning', 'agent')
+    conf.set_override('notifications', False, 'agent')
+    return conf
+
+
+def follow_logs(agent, logs, data, total, every):
+    """Append service logs under ``logs`` while ``agent`` follows them.
+
+    Every 50,000 lines the agent reads to the end and the files are
+    truncated, as copytruncate would. Yields ``(lines written, CPU seconds
+    spent in the agent's loop)`` every ``every`` lines and at ``total``.
+    """
+    written = 0
+    agent_cpu = 0.0
+    next_mark = every
+    pending = collections.Counter()
+    for stream, lines in service_logs(data):
+        path = logs / ('%s.log' % stream)
+        with open(path, 'ab') as out:
+            out.writelines(lines)
+        pending[path] += len(lines)
+        written += len(lines)
+        if sum(pending.values()) >= 50_000 or written >= total:
+            cpu = time.process_time()
+            while agent.run_once():
+                pass
+            for done in pending:
+                os.truncate(done, 0)
+            agent.run_once()
+            agent_cpu += time.process_time() - cpu
+            pending.clear()
+        if written >= next_mark or written >= total:
+            yield written, agent_cpu
+            next_mark += every
+        if written >= total:
+            return
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--lines', type=int, default=10_000_000)
@@ -79,44 +132,17 @@ def main():
                         default=DATA / 'dessertlab-openstack-fault-injection')
     args = parser.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix='logrca-bench-mem-'))
-    logs = work / 'logs'
-    logs.mkdir()
-    conf = logrca_conf.new_conf()
-    conf([], project='logrca', default_config_files=[])
-    conf.set_override('state_path', str(work / 'state'))
-    conf.set_override('connection', 'sqlite:///%s' % (work / 'db.sqlite'),
-                      'database')
-    conf.set_override('log_files', [str(logs / '*.log')], 'agent')
-    conf.set_override('follow_from', 'beginning', 'agent')
-    conf.set_override('notifications', False, 'agent')
-    migration.upgrade(conf)
-    conductor = manager.ConductorManager(conf, db_api.get_instance(conf))
-    agent = service.Agent(conf, conductor)
-    written = 0
-    # CPU time spent in the agent's loop (not in decompressing the data).
-    agent_cpu = 0.0
-    next_mark = args.every
-    start = time.monotonic()
-    print('start: rss %.1f MiB' % rss_mib(), flush=True)
-    pending = collections.Counter()
-    samples = []
-    for stream, lines in service_logs(args.data):
-        path = logs / ('%s.log' % stream)
-        with open(path, 'ab') as out:
-            out.writelines(lines)
-        pending[path] += len(lines)
-        written += len(lines)
-        if sum(pending.values()) >= 50_000 or written >= args.lines:
-            cpu = time.process_time()
-            while agent.run_once():
-                pass
-            for done in pending:
-                # Read to the end: truncate, as copytruncate would.
-                os.truncate(done, 0)
-            agent.run_once()
-            agent_cpu += time.process_time() - cpu
-            pending.clear()
-        if written >= next_mark or written >= args.lines:
+    try:
+        conf = agent_conf(work)
+        migration.upgrade(conf)
+        conductor = manager.ConductorManager(conf, db_api.get_instance(conf))
+        agent = service.Agent(conf, conductor)
+        start = time.monotonic()
+        print('start: rss %.1f MiB' % rss_mib(), flush=True)
+        samples = []
+        for written, agent_cpu in follow_logs(agent, work / 'logs',
+                                              args.data, args.lines,
+                                              args.every):
             elapsed = time.monotonic() - start
             samples.append((written, rss_mib()))
             print('%9d lines: rss %.1f MiB, %.0f lines/s (wall, with '
@@ -124,10 +150,9 @@ def main():
                   % (written, samples[-1][1], written / elapsed,
                      written / max(agent_cpu, 1e-9), dict(agent.stats)),
                   flush=True)
-            next_mark += args.every
-        if written >= args.lines:
-            break
-    agent.close()
+        agent.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     first, last = samples[0], samples[-1]
     print('RSS at %d lines: %.1f MiB; at %d lines: %.1f MiB; max %.1f MiB '
           '(cpus: %d)' % (first[0], first[1], last[0], last[1],

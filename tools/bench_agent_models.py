@@ -31,9 +31,9 @@ set size (VmRSS) is printed once the models are loaded and after every
 import logrca.cmd  # noqa: F401,I001  (threading backend first)
 
 import argparse
-import collections
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,7 +41,6 @@ import time
 
 import bench_agent_memory as mem
 
-from logrca import conf as logrca_conf
 from logrca.agent import service
 from logrca.conductor import manager
 from logrca.db import api as db_api
@@ -90,56 +89,32 @@ def main():
     parser.add_argument('--epochs', type=int, default=2)
     args = parser.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix='logrca-bench-models-'))
-    model_dir = args.model_dir or work / 'models'
-    train(args, model_dir)
-    logs = work / 'logs'
-    logs.mkdir()
-    conf = logrca_conf.new_conf()
-    conf([], project='logrca', default_config_files=[])
-    conf.set_override('state_path', str(work / 'state'))
-    conf.set_override('connection', 'sqlite:///%s' % (work / 'db.sqlite'),
-                      'database')
-    conf.set_override('log_files', [str(logs / '*.log')], 'agent')
-    conf.set_override('follow_from', 'beginning', 'agent')
-    conf.set_override('notifications', False, 'agent')
-    conf.set_override('detectors', list(args.drivers), 'agent')
-    conf.set_override('model_dir', str(model_dir), 'detectors')
-    conf.set_override('device', 'cpu', 'detectors')
-    migration.upgrade(conf)
-    print('start: rss %.1f MiB' % mem.rss_mib(), flush=True)
-    conductor = manager.ConductorManager(conf, db_api.get_instance(conf))
-    agent = service.Agent(conf, conductor)
-    loaded = mem.rss_mib()
-    print('agent with %s loaded from %s: rss %.1f MiB'
-          % (', '.join(args.drivers), model_dir, loaded), flush=True)
-    written = 0
-    next_mark = args.every
-    start = time.monotonic()
-    pending = collections.Counter()
-    samples = [(0, loaded)]
-    for stream, lines in mem.service_logs(args.data):
-        path = logs / ('%s.log' % stream)
-        with open(path, 'ab') as out:
-            out.writelines(lines)
-        pending[path] += len(lines)
-        written += len(lines)
-        if sum(pending.values()) >= 50_000 or written >= args.lines:
-            while agent.run_once():
-                pass
-            for done in pending:
-                os.truncate(done, 0)
-            agent.run_once()
-            pending.clear()
-        if written >= next_mark or written >= args.lines:
+    try:
+        model_dir = args.model_dir or work / 'models'
+        train(args, model_dir)
+        conf = mem.agent_conf(work)
+        conf.set_override('detectors', list(args.drivers), 'agent')
+        conf.set_override('model_dir', str(model_dir), 'detectors')
+        conf.set_override('device', 'cpu', 'detectors')
+        migration.upgrade(conf)
+        print('start: rss %.1f MiB' % mem.rss_mib(), flush=True)
+        conductor = manager.ConductorManager(conf, db_api.get_instance(conf))
+        agent = service.Agent(conf, conductor)
+        loaded = mem.rss_mib()
+        print('agent with %s loaded from %s: rss %.1f MiB'
+              % (', '.join(args.drivers), model_dir, loaded), flush=True)
+        start = time.monotonic()
+        samples = [(0, loaded)]
+        for written, _cpu in mem.follow_logs(agent, work / 'logs', args.data,
+                                             args.lines, args.every):
             elapsed = time.monotonic() - start
             samples.append((written, mem.rss_mib()))
             print('%9d lines: rss %.1f MiB, %.0f lines/s, agent %s'
                   % (written, samples[-1][1], written / elapsed,
                      dict(agent.stats)), flush=True)
-            next_mark += args.every
-        if written >= args.lines:
-            break
-    agent.close()
+        agent.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print('RSS with models loaded: %.1f MiB; after %d lines: %.1f MiB; '
           'max %.1f MiB (cpus: %d)'
           % (loaded, samples[-1][0], samples[-1][1],
