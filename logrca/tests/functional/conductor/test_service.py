@@ -186,9 +186,10 @@ def test_sigkill_mid_stream_stores_each_anomaly_once(conductor):
         assert not sender.is_alive(), 'a sender never got its batches in'
     assert len(confirmed) == len(batches)
     assert killed_at < len(batches)
-    # Calls were in flight when the conductor died, and were sent again.
-    assert any(isinstance(e, oslo_messaging.MessagingTimeout)
-               for e in errors)
+    # Calls in flight when the conductor died were either redelivered to
+    # the restarted one (unacked messages go back to the queue) or timed
+    # out and were sent again: which one depends on timing, so only the
+    # kind of error is checked; exactly-once storage is checked below.
     assert all(isinstance(e, oslo_messaging.MessagingTimeout)
                for e in errors), errors
     dbapi = _dbapi(conductor)
