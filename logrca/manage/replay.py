@@ -15,6 +15,7 @@
 import contextlib
 import gc
 import heapq
+import itertools
 import os
 import sys
 import time
@@ -31,8 +32,11 @@ from logrca.parsing import oslo_log
 
 LOG = log.getLogger(__name__)
 
-# Anomalies handed to the conductor in one call.
+# Anomalies handed to the conductor in one call (at least).
 STORE_BATCH = 200
+
+# Records handed to the pipeline in one call.
+PROCESS_BATCH = 4096
 
 # Allocations between two young garbage collections during a replay
 # (Python's default is 700). A replay keeps many records alive in open
@@ -198,16 +202,17 @@ def replay(conf, paths, detectors=None, progress=False):
 
     bar = _progress_bar(not progress)
     start = time.monotonic()
-    process = pipe.process
+    process_many = pipe.process_many
+    merged = merged_records(files, conf.agent.max_line_length, stats)
     with _bulk_gc():
-        for record in merged_records(files, conf.agent.max_line_length,
-                                     stats):
-            found = process(record)
-            if found:
-                pending.extend(found)
-                if len(pending) >= STORE_BATCH:
-                    flush()
-            if bar is not None and not stats['records'] % 20000:
+        while True:
+            batch = list(itertools.islice(merged, PROCESS_BATCH))
+            if not batch:
+                break
+            pending.extend(process_many(batch))
+            if len(pending) >= STORE_BATCH:
+                flush()
+            if bar is not None:
                 bar.update(stats['records'] - bar.n)
         pending.extend(pipe.finish())
         flush()

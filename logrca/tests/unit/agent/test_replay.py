@@ -13,12 +13,17 @@
 """Unit tests of logrca-manage replay's merge and its end-to-end run."""
 
 import collections
+import dataclasses
 import heapq
 import random
 
 from logrca import conf as logrca_conf
+from logrca.agent import pipeline
 from logrca.db import migration
+from logrca.detectors import base as detector_base
 from logrca.manage import replay
+from logrca.parsing import base as parsing_base
+from logrca.parsing import oslo_log
 from logrca.parsing import records
 from logrca.tests.unit.parsing import data
 
@@ -85,3 +90,60 @@ def test_replay_real_logs_end_to_end(tmp_path):
     # Replaying again stores nothing new (idempotent storage).
     again = replay.replay(conf, [str(tmp_path / 'logs')])
     assert again['anomalies'] == stats['anomalies'] and again['stored'] == 0
+
+
+class _Recorder(detector_base.Detector):
+    """Notes what a detector sees: records, their sessions, closings."""
+
+    name = 'recorder'
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self.seen = []
+
+    def observe(self, record, sessions):
+        self.seen.append((dataclasses.astuple(record),
+                          [(s.key, s.count, len(s.records))
+                           for s in sessions]))
+        return []
+
+    def on_session_closed(self, session):
+        self.seen.append(('closed', session.key, session.count,
+                          session.first_ts, session.last_ts,
+                          sorted(session.streams), session.errors))
+        return []
+
+
+def test_process_many_equals_process_record_by_record():
+    # Real records merged from two files, with unparsed lines among them.
+    raw = data.archive_member(*CINDER).splitlines(keepends=True)
+    raw[40:40] = [b'\x00\x01 binary\n', b'garbage line\n']
+    later = [line.replace(b'2018-06-26 0', b'2018-06-26 1') for line in raw]
+    conf = logrca_conf.new_conf()
+    conf([], project='logrca', default_config_files=[])
+    results = []
+    for batch in (None, 1, 7, 4096):
+        files = []
+        for name, lines in (('volume', raw), ('backup', later)):
+            reader = oslo_log.RecordReader('cinder-' + name)
+            files.append(iter(list(reader.read(lines)) + reader.flush()))
+        merged = list(replay.merge_by_time(files))
+        recorder = _Recorder(conf)
+        pipe = pipeline.Pipeline(
+            conf, parsing_base.load_miner(conf, 'shape'),
+            [pipeline.load_detector(conf, 'baseline'), recorder])
+        found = []
+        if batch is None:
+            for record in merged:
+                found.extend(pipe.process(record))
+        else:
+            for start in range(0, len(merged), batch):
+                found.extend(pipe.process_many(merged[start:start + batch]))
+        found.extend(pipe.finish())
+        results.append(([a.to_dict() for a in found], recorder.seen,
+                        dict(pipe.stats)))
+    one_by_one = results[0]
+    assert one_by_one[0] and one_by_one[2]['unparsed'] == 4
+    assert any(item[0] == 'closed' for item in one_by_one[1])
+    for other in results[1:]:
+        assert other == one_by_one
