@@ -49,6 +49,28 @@ class KeyLSTM(nn.Module):
         output, _ = self.lstm(self.embed(windows))
         return self.out(output[:, -1])
 
+    def hidden(self, windows):
+        """The LSTM's last output for each window (B x hidden).
+
+        The computation of :meth:`forward` (the same kernels, on the same
+        weights) without the module-call overhead, which dominates for
+        the one or two windows the live scoring path asks for.
+        """
+        lstm = self.lstm
+        size = (lstm.num_layers, windows.shape[0], lstm.hidden_size)
+        zeros = torch.zeros(size, dtype=self.out.weight.dtype,
+                            device=windows.device)
+        output = torch.lstm(
+            nn.functional.embedding(windows, self.embed.weight),
+            (zeros, zeros), lstm._flat_weights, lstm.bias, lstm.num_layers,
+            0.0, False, lstm.bidirectional, True)[0]
+        return output[:, -1]
+
+    def log_probs(self, windows):
+        """Log-probabilities of the next key after each window (B x V)."""
+        return torch.log_softmax(nn.functional.linear(
+            self.hidden(windows), self.out.weight, self.out.bias), dim=-1)
+
 
 class DeepLogDetector(learned.LearnedDetector):
     """DeepLog (Du et al., CCS 2017) for OpenStack request sessions.
@@ -71,8 +93,10 @@ class DeepLogDetector(learned.LearnedDetector):
       normal training logs.
 
     The top-g keys of every training window are precomputed (and saved in
-    the artifact) and other predictions are cached, so the LSTM runs only
-    for windows not seen before.
+    the artifact), and so are, at load time, the LSTM outputs of those
+    windows (a key outside a known window's top g is then scored with a
+    dot product); other predictions are cached, so the LSTM runs only for
+    windows not seen in training, one run covering two of them.
     """
 
     name = 'deeplog'
@@ -96,6 +120,9 @@ class DeepLogDetector(learned.LearnedDetector):
         self._seq = 0
         self._now = None
         super().__init__(conf, load=load)
+        # Missing-step deadlines are only kept when the flow family can
+        # raise (they hold their sessions until they pass).
+        self._flow_on = 'flow' not in self.disabled
 
     # -- training ---------------------------------------------------------
 
@@ -208,10 +235,32 @@ class DeepLogDetector(learned.LearnedDetector):
         self._load_table()
 
     def _load_table(self):
+        """Index the table and precompute its windows' LSTM outputs.
+
+        Besides the top-g keys of each training window, the LSTM's last
+        output and the log-sum-exp of its logits are computed here, in
+        batches, so that a key *outside* a known window's top g (most of
+        the scoring work on new logs) gets its negative log-likelihood
+        from one dot product instead of an LSTM run.
+        """
         self._table = {
-            tuple(w): frozenset(k for k in top if k >= 0)
-            for w, top in zip(self.table_windows.tolist(),
-                              self.table_top.tolist())}
+            tuple(w): (frozenset(k for k in top if k >= 0), row)
+            for row, (w, top) in enumerate(zip(self.table_windows.tolist(),
+                                               self.table_top.tolist()))}
+        weight = self.net.out.weight.detach().cpu()
+        bias = self.net.out.bias.detach().cpu()
+        hidden, lse = [], []
+        with torch.inference_mode():
+            for start in range(0, len(self.table_windows), 4096):
+                x = self.table_windows[start:start + 4096].long()
+                h = self.net.hidden(x.to(self.device)).cpu()
+                hidden.append(h)
+                lse.append(torch.logsumexp(
+                    nn.functional.linear(h, weight, bias), dim=-1))
+        self._table_hidden = torch.cat(hidden).numpy()
+        self._table_lse = torch.cat(lse).double().numpy()
+        self._out_weight = weight.numpy()
+        self._out_bias = bias.double().numpy()
 
     def _tensors(self):
         tensors = dict(self.net.state_dict())
@@ -236,20 +285,24 @@ class DeepLogDetector(learned.LearnedDetector):
         self.flow = learned.FlowModel.from_json(meta['flow'])
         self.table_windows = tensors.pop('table.windows')
         self.table_top = tensors.pop('table.top')
-        self._load_table()
         net = KeyLSTM(len(self.vocab), self.embed, self.hidden)
         net.load_state_dict(tensors)
         net.eval()
         self.net = net.to(self.device)
+        self._load_table()
         self._pred_cache = {}
 
     # -- scoring ----------------------------------------------------------
 
+    def _log_probs(self, windows):
+        """Log-probabilities of the next key after each window (B x V)."""
+        with torch.inference_mode():
+            x = torch.tensor(windows, dtype=torch.long, device=self.device)
+            return self.net.log_probs(x).cpu()
+
     def _predict(self, window):
         """Log-probabilities of the next key after ``window``."""
-        with torch.inference_mode():
-            x = torch.tensor([window], dtype=torch.long, device=self.device)
-            return torch.log_softmax(self.net(x), dim=-1)[0].cpu()
+        return self._log_probs([window])[0]
 
     def next_template(self, records):
         """The key text that normally follows ``records`` (RCA context).
@@ -268,21 +321,47 @@ class DeepLogDetector(learned.LearnedDetector):
                 return self.vocab.keys[kid]
         return None
 
-    def sequence_score(self, window, kid):
+    def sequence_score(self, window, kid, state=None):
         """Negative log-likelihood of ``kid`` after ``window`` (0 in top g).
 
-        Both the top-g set of a window and the score of a (window, key)
-        pair are cached: the LSTM runs only for pairs not seen before.
+        A window of the training table needs no LSTM run (see
+        :meth:`_load_table`); the score of other (window, key) pairs is
+        cached, so the LSTM runs only for pairs not seen before. With a
+        session's ``state``, a window missing from the table is
+        predicted together with the window the session's next record
+        will be scored after (``window[1:] + (kid,)``, when that one is
+        not in the table either): windows never seen in training come in
+        runs, and two windows cost little more than one, so the LSTM
+        runs about half as often. The look-ahead is kept in ``state``
+        until the next scored record.
         """
-        top = self._table.get(window)
-        if top is not None and kid in top:
-            return 0.0
+        entry = self._table.get(window)
+        if entry is not None:
+            top, row = entry
+            if kid in top:
+                return 0.0
+            # Outside the top g of a training window: its likelihood from
+            # the precomputed LSTM output (see _load_table).
+            return float(self._table_lse[row] - (
+                float(self._table_hidden[row] @ self._out_weight[kid])
+                + self._out_bias[kid]))
         pair = (window, kid)
         score = self._pred_cache.get(pair)
         if score is None:
             if len(self._pred_cache) >= self.PREDICTION_CACHE:
                 self._pred_cache.clear()
-            logp = self._predict(window)
+            ahead = state.pop('ahead', None) if state is not None else None
+            if ahead is not None and ahead[0] == window:
+                logp = ahead[1]
+            else:
+                batch = [window]
+                following = window[1:] + (kid,)
+                if state is not None and following not in self._table:
+                    batch.append(following)
+                rows = self._log_probs(batch)
+                logp = rows[0]
+                if len(batch) > 1:
+                    state['ahead'] = (following, rows[1])
             top = set(torch.topk(logp, self.top_g).indices.tolist())
             nll = -float(logp[kid])
             # In the top g and not negligible (a small vocabulary puts
@@ -330,7 +409,7 @@ class DeepLogDetector(learned.LearnedDetector):
                 found.append(learned.make_anomaly(
                     self.name, session, record, list(session.records)[-20:],
                     reason, score, self.thresholds[family]))
-            if (now is not None and not st['raised']
+            if (now is not None and not st['raised'] and self._flow_on
                     and session.kind != sessions_mod.WINDOW):
                 timeout = self.flow.timeout(kid)
                 if timeout is not None:
@@ -345,10 +424,11 @@ class DeepLogDetector(learned.LearnedDetector):
         if kid > learned.UNK_ERR:
             # Keys rare in training map to the unknown keys: those are
             # the rarity model's to judge, not the LSTM's.
-            score = self.sequence_score(st['win'], kid)
+            score = self.sequence_score(st['win'], kid, st)
             if score > 0.0 and self._note('sequence', score):
                 return ('sequence', score, 'unexpected next template')
-        if not self.use_parameters:
+        if not self.use_parameters or 'timing' in self.disabled:
+            # A switched-off family never raises: skip its work.
             return None
         now = record.timestamp
         if st['last_ts'] is not None and now is not None:

@@ -179,6 +179,59 @@ def test_artifact_round_trip_keeps_scores(conf, tmp_path):
     assert ma == pytest.approx(mb)
 
 
+def _plain_score(det, window, kid):
+    """DeepLog's sequence score from one plain LSTM run (no table)."""
+    with torch.inference_mode():
+        logp = torch.log_softmax(det.net(torch.tensor([window])), dim=-1)[0]
+    top = set(torch.topk(logp, det.top_g).indices.tolist())
+    nll = -float(logp[kid])
+    return 0.0 if kid in top and nll < det.MAX_TOP_NLL else nll
+
+
+def test_deeplog_fast_scores_equal_plain_lstm(conf):
+    det = _trained(conf, deeplog.DeepLogDetector, epochs=3)
+    runs = []
+    real = det.net.log_probs
+    det.net.log_probs = lambda x: runs.append(len(x)) or real(x)
+    keys = list(range(len(learned.SPECIALS), len(det.vocab)))
+    rng = random.Random(3)
+    # Windows of the training table, with keys inside and outside their
+    # top g: no LSTM run, same scores.
+    table = list(det._table)
+    assert table
+    for window in table:
+        for kid in keys:
+            assert det.sequence_score(window, kid) == pytest.approx(
+                _plain_score(det, window, kid), abs=1e-4)
+    assert runs == []
+    # New windows: one LSTM run predicts the next window of the session
+    # too, used by the session's next score.
+    state = {}
+    window = tuple(rng.choice(keys) for _ in range(det.window))
+    while window in det._table:
+        window = tuple(rng.choice(keys) for _ in range(det.window))
+    for _ in range(6):
+        kid = rng.choice(keys)
+        got = det.sequence_score(window, kid, state)
+        assert got == pytest.approx(_plain_score(det, window, kid),
+                                    abs=1e-4)
+        window = window[1:] + (kid,)
+    assert runs and max(runs) == 2 and len(runs) < 6
+
+
+def test_deeplog_keeps_no_deadlines_with_flow_off(conf):
+    conf.set_override('disabled_families', ['timing', 'flow'], 'detectors')
+    det = _trained(conf, deeplog.DeepLogDetector, epochs=3)
+    _replay(conf, det, _stream(10, seed=5, broken='stop'))
+    assert det._deadlines == []
+    conf.set_override('disabled_families', [], 'detectors')
+    det = _trained(conf, deeplog.DeepLogDetector, epochs=3)
+    pipe = pipeline.Pipeline(conf, None, [det])
+    for r in _stream(10, seed=5)[:20]:
+        pipe.process(r)
+    assert det._deadlines
+
+
 def test_artifact_version_and_driver_mismatch(conf, tmp_path):
     det = _trained(conf, autoencoder.AutoencoderDetector, epochs=3)
     path = str(tmp_path / 'ae')
