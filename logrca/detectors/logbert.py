@@ -84,10 +84,19 @@ class LogBERTNet(nn.Module):
         self.bert = transformers.BertModel(config, add_pooling_layer=False)
         self.head = nn.Linear(hidden, vocab_size)
 
-    def forward(self, ids):
+    def forward(self, ids, positions=None):
+        """Key logits and the DIST output of each window.
+
+        :param positions: optional boolean mask (like ``ids``) of the
+            positions whose keys are predicted; the logits then come for
+            those positions only, flattened in row order (N x V). The key
+            head is most of the cost, and training and scoring only need
+            it at the masked positions.
+        """
         mask = (ids != learned.PAD).long()
         hidden = self.bert(input_ids=ids, attention_mask=mask)[0]
-        return self.head(hidden), hidden[:, 0]
+        picked = hidden if positions is None else hidden[positions]
+        return self.head(picked), hidden[:, 0]
 
 
 class LogBERTDetector(learned.LearnedDetector):
@@ -206,7 +215,6 @@ class LogBERTDetector(learned.LearnedDetector):
             total, dist_sum, count = 0.0, None, 0
             for start in range(0, len(windows), batch):
                 x = self._batch(windows[start:start + batch]).to(self.device)
-                labels = torch.full_like(x, -100)
                 real = x > learned.DIST
                 pick = (torch.rand(x.shape, device=self.device) < 0.15) & real
                 # At least one masked key per window.
@@ -215,12 +223,12 @@ class LogBERTDetector(learned.LearnedDetector):
                           * lengths).long() + 1
                 pick[torch.arange(len(x)), forced] |= real[
                     torch.arange(len(x)), forced]
-                labels[pick] = x[pick]
                 inputs = x.masked_fill(pick, learned.MASK)
-                logits, dist = net(inputs)
-                loss = nn.functional.cross_entropy(
-                    logits.reshape(-1, logits.shape[-1]),
-                    labels.reshape(-1), ignore_index=-100)
+                # The key head runs at the masked positions only: the
+                # same loss as over every position with the others
+                # ignored.
+                logits, dist = net(inputs, pick)
+                loss = nn.functional.cross_entropy(logits, x[pick])
                 if center is not None and self.vhm_weight:
                     loss = loss + self.vhm_weight * (
                         (dist - center) ** 2).sum(1).mean()
@@ -298,10 +306,11 @@ class LogBERTDetector(learned.LearnedDetector):
         rows = [list(ctx) + [learned.MASK] for ctx, _ in items]
         with torch.inference_mode():
             x = self._batch(rows).to(self.device)
-            logits, dist = self.net(x)
             last = (x != learned.PAD).sum(1) - 1
-            logp = torch.log_softmax(
-                logits[torch.arange(len(x)), last], dim=-1)
+            at = torch.zeros_like(x, dtype=torch.bool)
+            at[torch.arange(len(x)), last] = True
+            logits, dist = self.net(x, at)
+            logp = torch.log_softmax(logits, dim=-1)
             top = torch.topk(logp, self.top_g, dim=-1).indices
             kids = torch.tensor([k for _, k in items], device=self.device)
             picked = -logp[torch.arange(len(x)), kids]

@@ -304,6 +304,23 @@ def test_logbert_trains_and_maps_unseen_templates(conf, tmp_path):
         _replay(conf, other, recs)[1], rel=1e-4)
 
 
+def test_logbert_head_at_chosen_positions_matches_full_head():
+    from logrca.detectors import logbert
+    torch.manual_seed(0)
+    net = logbert.LogBERTNet(40, 8).eval()
+    ids = torch.randint(learned.DIST + 1, 40, (5, 9))
+    ids[:, 0] = learned.DIST
+    ids[1, 6:] = learned.PAD
+    at = torch.rand(ids.shape) < 0.3
+    at[:, 1] = True
+    with torch.inference_mode():
+        full, dist = net(ids)
+        part, dist2 = net(ids, at)
+    assert part.shape == (int(at.sum()), 40)
+    assert torch.allclose(part, full[at], atol=1e-5)
+    assert torch.allclose(dist, dist2)
+
+
 def test_rarity_counts_periods_not_lines():
     def seq(t, keys):
         return learned.Sequence('request', list(keys), [t] * len(keys),
