@@ -37,6 +37,7 @@ from oslo_log import log
 
 from logrca import masking
 from logrca.rca import locations
+from logrca.rca import operations
 
 LOG = log.getLogger(__name__)
 
@@ -135,12 +136,16 @@ def signature(records, max_templates=8, max_frames=12):
     Uses the ERROR/CRITICAL records (WARNING ones when there are none):
     their loggers, masked message templates, the exception lines closing
     their tracebacks and the functions of their project frames (deepest
-    first). The same function makes the knowledge-base entries of past
-    failures and the queries of new ones, so both read alike.
+    first). With neither, the API requests answered with an error status
+    (see :func:`_request_signature`). The same function makes the
+    knowledge-base entries of past failures and the queries of new ones,
+    so both read alike.
     """
     errors = [r for r in records if r.is_error]
     if not errors:
         errors = [r for r in records if r.level == 'WARNING']
+    if not errors:
+        return _request_signature(records, max_templates)
     seen = set()
     parts = []
     frame_parts = []
@@ -161,6 +166,26 @@ def signature(records, max_templates=8, max_frames=12):
                 if item not in frame_parts:
                     frame_parts.append(item)
     return '\n'.join(parts + frame_parts)
+
+
+def _request_signature(records, max_requests):
+    """What failed when no record is an error or a warning.
+
+    A silent failure may still show in the API access lines: a request
+    answered with an error status (a key pair refused with 400, a server
+    create with 403). Each distinct one is written as the service's
+    logger, the method, the masked path and the status (kept as a word,
+    ``status_400``, since numbers are masked).
+    """
+    parts = []
+    for record, method, path, status in operations.error_responses(records):
+        part = '%s %s %s status_%d' % (record.logger or record.stream or '',
+                                       method, normalise_text(path), status)
+        if part not in parts:
+            parts.append(part)
+        if len(parts) >= max_requests:
+            break
+    return '\n'.join(parts)
 
 
 def first_traceback(records, max_frames=200):

@@ -114,8 +114,11 @@ def route(method, path):
     return None
 
 
-def failed_requests(records):
-    """API requests answered with status >= 400: list of (record, op)."""
+def error_responses(records):
+    """API access lines answered with status >= 400.
+
+    :returns: list of ``(record, method, path, status)``, in order.
+    """
     found = []
     for record in records:
         if 'HTTP/' not in record.message:
@@ -123,7 +126,16 @@ def failed_requests(records):
         match = _ACCESS_RE.search(record.message)
         if not match or int(match.group('status')) < 400:
             continue
-        operation = route(match.group('method'), match.group('path'))
+        found.append((record, match.group('method'), match.group('path'),
+                      int(match.group('status'))))
+    return found
+
+
+def failed_requests(records):
+    """API requests answered with status >= 400: list of (record, op)."""
+    found = []
+    for record, method, path, _status in error_responses(records):
+        operation = route(method, path)
         if operation:
             found.append((record, operation))
     return found

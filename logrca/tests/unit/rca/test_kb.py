@@ -74,6 +74,36 @@ class TestSources(unittest.TestCase):
         self.assertIn('<uuid>', text)
 
 
+    def test_silent_failure_signature_is_its_refused_requests(self):
+        # No ERROR or WARNING record: a key pair refused with 400 (a
+        # silent failure of the shared runs) is what failed.
+        access = 'nova.osapi_compute.wsgi.server'
+        records = [
+            sc.record(0.0, 'nova-api', 'INFO', access,
+                      '10.0.20.28 "GET /v2.1/%s/os-keypairs HTTP/1.1" '
+                      'status: 200 len: 300 time: 0.01' % sc.PROJECT),
+            sc.record(1.0, 'nova-api', 'DEBUG', 'nova.api.openstack.wsgi',
+                      'Action: \'create\', calling method'),
+            sc.record(2.0, 'nova-api', 'INFO', access,
+                      '10.0.20.28 "POST /v2.1/%s/os-keypairs HTTP/1.1" '
+                      'status: 400 len: 120 time: 0.0312' % sc.PROJECT),
+        ]
+        text = kb_mod.signature(records)
+        self.assertEqual('nova.osapi_compute.wsgi.server POST '
+                         '/v2.<n>/<id>/os-keypairs status_400', text)
+        # A past silent failure now makes a knowledge-base entry that a
+        # new one retrieves.
+        entry = kb_mod.failure_entry('past', records, 'nova/crypto.py',
+                                     'generate_fingerprint',
+                                     'identity and keys')
+        kb = kb_mod.KnowledgeBase([entry] + TestRetrieval._entries(None))
+        hits = kb.search(text, k=1, kinds=(kb_mod.FAILURE,))
+        self.assertEqual('nova/crypto.py', hits[0][0].module)
+        # An error record still takes precedence over the requests.
+        self.assertNotIn('status_', kb_mod.signature(
+            records + sc.boot_failure()))
+
+
 class TestRetrieval(unittest.TestCase):
 
     def _entries(self):
