@@ -50,6 +50,8 @@ LOG = log.getLogger(__name__)
 MAX_ANOMALIES = 10
 FIGURES = ('package_top1', 'module_top1', 'module_top3', 'function_top3',
            'operation_accuracy', 'evidence_hit_rate')
+#: Shares of runs that bound the figures (see :func:`ceiling_of`).
+CEILING = ('named_in_run', 'module_in_suspects')
 
 
 def truth(case):
@@ -166,6 +168,29 @@ def explain_run(conf, run, miner, detectors, driver, max_anomalies,
                        'latencies': latencies, 'anomalies_list': kept}
 
 
+def _record_text(record):
+    return ' '.join(filter(None, (record.logger, record.message,
+                                  record.location, *record.extra[:200])))
+
+
+def ceiling_of(records, explanations, gt):
+    """What the run's evidence allows, whatever the driver ranks first.
+
+    ``named_in_run``: some service-log line of the run names the faulty
+    module or function (the test of the evidence hit rate, over the whole
+    run): without one, neither the evidence nor a location read from the
+    logs can be right, only recall of a past failure.
+    ``module_in_suspects``: the faulty module is among the suspects of
+    any explanation of the run (every anomaly, all ranks).
+    """
+    named = any(locations.names_location(_record_text(r), gt['module'],
+                                         gt['function'])
+                for r in records)
+    suspected = any(s.module == gt['module'] for exp in explanations
+                    for s in exp.suspects)
+    return {'named_in_run': named, 'module_in_suspects': suspected}
+
+
 def choose(explanations):
     """The run's answer: the most confident explanation (earliest first)."""
     best = None
@@ -240,6 +265,7 @@ def summarise(items, resamples=0, seed=0):
                         'n': len(lat)}
     doc['runs'] = len(items)
     doc['detected'] = sum(1 for i in items if i.get('detected'))
+    doc['ceiling'] = {k: _rate(items, k) for k in CEILING}
     if resamples and items:
         rng = random.Random(seed)
         ci = {}
@@ -392,6 +418,7 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
             records = info['records']
             exp = choose(exps)
             item = score_run(exp, gt, len(records))
+            item.update(ceiling_of(records, exps, gt))
             base_guess = baselines_of(records)
             item['baselines'] = {
                 'first_error': score_guess(*base_guess['first_error'],

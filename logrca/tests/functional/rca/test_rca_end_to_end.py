@@ -65,7 +65,8 @@ class TestEvaluateRCA(unittest.TestCase):
                 {'campaign': 'Nova', 'id': 3, 'r1': 'FAILURE',
                  'r2': 'NO_FAILURE', 'logs': {1: {
                      'nova/nova-compute.log.bzip2.out': [fixtures.line(
-                         '05:00:00.000', 'INFO', 'quiet')]}}}])
+                         '05:00:00.000', 'INFO', 'quiet',
+                         logger='nova.virt.driver')]}}}])
             conf = sc.make_conf()
             doc = rca_eval.evaluate(
                 conf, 'grounded', test_path=test, train_path=train,
@@ -81,6 +82,9 @@ class TestEvaluateRCA(unittest.TestCase):
         # The detected run is right, the silent one wrong on every figure.
         self.assertEqual(0.5, doc['module_top1'])
         self.assertEqual(0.5, doc['evidence_hit_rate'])
+        # Only the run with a traceback names the faulty module at all.
+        self.assertEqual({'named_in_run': 0.5, 'module_in_suspects': 0.5},
+                         doc['ceiling'])
         self.assertEqual(0.5, doc['per_campaign']['Nova']['module_top3'])
         self.assertEqual(0.5, doc['baselines']['deepest_frame']
                          ['module_top1'])
