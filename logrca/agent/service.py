@@ -237,12 +237,10 @@ class Agent:
                 break
         if waiters:
             per_stream.append([w.record for w in waiters])
-        anomalies = []
-        count = 0
-        for record in heapq.merge(
-                *per_stream, key=lambda r: r.timestamp or 0.0):
-            count += 1
-            anomalies.extend(self.pipeline.process(record))
+        merged = list(heapq.merge(
+            *per_stream, key=lambda r: r.timestamp or 0.0))
+        count = len(merged)
+        anomalies = self.pipeline.process_many(merged)
         self.stats['records'] += count
         if not lines and not count:
             # Every source is caught up: log time is about now.
