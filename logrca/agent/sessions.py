@@ -37,7 +37,7 @@ class Session:
     """
 
     __slots__ = ('key', 'records', 'count', 'first_ts', 'last_ts',
-                 'streams', 'errors', 'state', 'seq', 'closed')
+                 'streams', 'errors', 'state', 'seq')
 
     def __init__(self, key, ts, seq=0):
         self.key = key
@@ -51,8 +51,6 @@ class Session:
         self.state = {}
         # Creation order (sessions are closed in it).
         self.seq = seq
-        # Set once the sessionizer has closed it.
-        self.closed = False
 
     @property
     def kind(self):
@@ -103,9 +101,6 @@ class Sessionizer:
         self._due = []
         # Request and instance sessions with no timestamp yet.
         self._undated = []
-        # stream: (window number, its open window session), the last one
-        # a record of the stream went to (most records go to the same).
-        self._windows = {}
 
     @property
     def now(self):
@@ -155,20 +150,9 @@ class Sessionizer:
             sessions.append(get(key) or self._session(key, ts))
         when = ts if ts is not None else self._now
         window = self.window
-        if when is not None:
-            number = when // window
-            last = self._windows.get(stream)
-            if (last is not None and last[0] == number
-                    and not last[1].closed):
-                sessions.append(last[1])
-            else:
-                key = (WINDOW, stream, int(number) * window)
-                session = get(key) or self._session(key, ts)
-                self._windows[stream] = (number, session)
-                sessions.append(session)
-        else:
-            key = (WINDOW, stream, 0)
-            sessions.append(get(key) or self._session(key, ts))
+        key = (WINDOW, stream,
+               int(when // window) * window if when is not None else 0)
+        sessions.append(get(key) or self._session(key, ts))
         for session in sessions:
             # Session.add, inlined: this runs for every record.
             session.records.append(record)
@@ -218,13 +202,8 @@ class Sessionizer:
             else:
                 done = now - session.last_ts >= window
             if done:
-                session.closed = True
                 closed.append(session)
                 del self._open[key]
-                if key[0] == WINDOW:
-                    last = self._windows.get(key[1])
-                    if last is not None and last[1] is session:
-                        del self._windows[key[1]]
             elif key[0] == WINDOW:
                 later.append(entry)
             else:
@@ -239,12 +218,9 @@ class Sessionizer:
     def close_all(self):
         """Close every open session (end of a replay or shutdown)."""
         closed = list(self._open.values())
-        for session in closed:
-            session.closed = True
         self._open.clear()
         self._due.clear()
         self._undated.clear()
-        self._windows.clear()
         return closed
 
     def __len__(self):
