@@ -152,6 +152,18 @@ class _Candidate:
             self.reasons.append(reason)
 
 
+def _drop_duplicates(suspects):
+    """Drop later suspects naming a (module, function) pair again; bound."""
+    seen = set()
+    kept = []
+    for s in suspects:
+        key = (s.module, s.function)
+        if key not in seen:
+            seen.add(key)
+            kept.append(s)
+    suspects[:] = kept[:MAX_SUSPECTS]
+
+
 class GroundedDriver(base.RCADriver):
     """Cited explanations from code locations and the knowledge base."""
 
@@ -274,16 +286,7 @@ class GroundedDriver(base.RCADriver):
             why='%s (line %d) is the deepest project frame of the first '
                 'traceback' % (function, line),
             citations=[ident]))
-        # Drop a later duplicate of the inserted pair, keep the bound.
-        seen = set()
-        kept = []
-        for s in suspects:
-            key = (s.module, s.function)
-            if key in seen:
-                continue
-            seen.add(key)
-            kept.append(s)
-        suspects[:] = kept[:MAX_SUSPECTS]
+        _drop_duplicates(suspects)
 
     def _blame_model(self):
         """The :class:`~logrca.rca.blame.BlameModel` of the KB's failures.
@@ -341,13 +344,7 @@ class GroundedDriver(base.RCADriver):
                 'cases' % (function, line, module, model.faulty[module],
                            model.seen[module]),
             citations=[ident]))
-        seen = set()
-        kept = []
-        for s in suspects:
-            if (s.module, s.function) not in seen:
-                seen.add((s.module, s.function))
-                kept.append(s)
-        suspects[:] = kept[:MAX_SUSPECTS]
+        _drop_duplicates(suspects)
 
     def _kb_failures(self, query):
         if self.kb is None or not query.strip():

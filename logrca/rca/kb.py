@@ -36,6 +36,7 @@ import numpy as np
 from oslo_log import log
 
 from logrca import masking
+from logrca.rca import blame
 from logrca.rca import locations
 from logrca.rca import operations
 
@@ -207,11 +208,7 @@ def first_traceback(records, max_frames=200):
 def first_traceback_modules(records):
     """Distinct project modules of the first error traceback, deepest first.
     """
-    mods = []
-    for module, _func, _line in first_traceback(records)[1]:
-        if module not in mods:
-            mods.append(module)
-    return mods
+    return blame.distinct_modules(first_traceback(records)[1])
 
 
 # -- sources -----------------------------------------------------------------
