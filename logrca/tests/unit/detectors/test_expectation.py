@@ -16,7 +16,6 @@ import math
 
 import pytest
 
-from logrca import conf as conf_mod
 from logrca.detectors import base
 from logrca.detectors import deeplog
 from logrca.detectors import expectation
@@ -121,12 +120,8 @@ def test_rarity_cross_fitted_scores_leave_the_period_out():
 
 
 @pytest.fixture
-def conf(tmp_path):
-    c = conf_mod.new_conf()
-    c([], project='logrca')
-    c.set_override('model_dir', str(tmp_path / 'models'), 'detectors')
-    c.set_override('device', 'cpu', 'detectors')
-    return c
+def conf(detector_conf):
+    return detector_conf
 
 
 def test_cross_fitted_families_take_their_share_of_the_budget(conf):

@@ -20,7 +20,6 @@ import random
 import pytest
 import torch
 
-from logrca import conf as conf_mod
 from logrca.agent import pipeline
 from logrca.detectors import artifact
 from logrca.detectors import autoencoder
@@ -43,13 +42,9 @@ STEPS = [
 
 
 @pytest.fixture
-def conf(tmp_path):
-    c = conf_mod.new_conf()
-    c([], project='logrca')
-    c.set_override('model_dir', str(tmp_path / 'models'), 'detectors')
-    c.set_override('device', 'cpu', 'detectors')
-    c.set_override('session_window', 30, 'agent')
-    return c
+def conf(detector_conf):
+    detector_conf.set_override('session_window', 30, 'agent')
+    return detector_conf
 
 
 def _request(rng, start, rid, broken=None):

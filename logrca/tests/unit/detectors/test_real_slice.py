@@ -26,7 +26,6 @@ import tarfile
 import pytest
 import torch
 
-from logrca import conf as conf_mod
 from logrca.agent import pipeline
 from logrca.detectors import autoencoder
 from logrca.detectors import base
@@ -98,12 +97,8 @@ def real_runs():
 
 
 @pytest.fixture
-def conf(tmp_path):
-    c = conf_mod.new_conf()
-    c([], project='logrca')
-    c.set_override('model_dir', str(tmp_path / 'models'), 'detectors')
-    c.set_override('device', 'cpu', 'detectors')
-    return c
+def conf(detector_conf):
+    return detector_conf
 
 
 def _sessions(conf, miner, runs):

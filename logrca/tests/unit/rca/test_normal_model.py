@@ -16,7 +16,6 @@ import random
 
 import pytest
 
-from logrca import conf as conf_mod
 from logrca.detectors import baseline
 from logrca.detectors import deeplog
 from logrca.detectors import learned
@@ -25,13 +24,9 @@ from logrca.tests.unit.detectors import test_learned as tl
 
 
 @pytest.fixture
-def conf(tmp_path):
-    c = conf_mod.new_conf()
-    c([], project='logrca')
-    c.set_override('model_dir', str(tmp_path / 'models'), 'detectors')
-    c.set_override('device', 'cpu', 'detectors')
-    c.set_override('session_window', 30, 'agent')
-    return c
+def conf(detector_conf):
+    detector_conf.set_override('session_window', 30, 'agent')
+    return detector_conf
 
 
 def test_deeplog_gives_the_step_that_normally_follows(conf):
