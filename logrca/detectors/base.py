@@ -63,6 +63,17 @@ class Detector(abc.ABC):
         """Called once when a session closes; may return anomalies."""
         return []
 
+    def reset_stream(self):
+        """Forget what is pending from the records seen so far.
+
+        Called before a stream unrelated to the last one is replayed (the
+        evaluation harness replays each run as its own stream): deadlines
+        and periods of the last stream must not raise in the next. What
+        the detector learned is kept. A live agent never calls it: its
+        streams go on. Drivers with nothing pending keep this default.
+        """
+        return None
+
     def fit(self, sessions, progress=None):
         """Learn normal behaviour from closed sessions of normal logs."""
         raise DetectorError('%s cannot be trained' % self.name)

@@ -444,6 +444,12 @@ class DeepLogDetector(learned.LearnedDetector):
                     return ('timing', nll, 'unusual value %g' % value)
         return None
 
+    def reset_stream(self):
+        super().reset_stream()
+        # Missing-step deadlines hold the last stream's sessions.
+        self._deadlines = []
+        self._now = None
+
     def _expire(self, now):
         """Raise missing steps whose deadline passed in log time."""
         found = []

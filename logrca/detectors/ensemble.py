@@ -88,6 +88,11 @@ class EnsembleDetector(base.Detector):
             LOG.info('ensemble: training %s', member.name)
             member.fit(sessions, progress=progress, **kwargs)
 
+    def reset_stream(self):
+        for member in self.members:
+            member.reset_stream()
+        self._raised.clear()
+
     def reset_max(self):
         for member in self.learned:
             member.reset_max()

@@ -497,6 +497,10 @@ class LearnedDetector(base.Detector):
         """Forget the largest scores seen (before each calibration run)."""
         self.max_seen = dict.fromkeys(self.FAMILIES, -math.inf)
 
+    def reset_stream(self):
+        # The expectation model's period (keys seen, pending deadlines).
+        self.expectation.reset()
+
     def _note(self, family, score):
         """Record a score; True when it is above its threshold."""
         if score > self.max_seen[family]:

@@ -30,6 +30,7 @@ from oslo_log import log
 
 from logrca.agent import pipeline as pipeline_mod
 from logrca.detectors import anomaly as anomaly_mod
+from logrca.detectors import artifact
 from logrca.detectors import base as detector_base
 from logrca.detectors import learned as learned_mod
 from logrca.evaluation import cache as cache_mod
@@ -113,9 +114,15 @@ def replay(conf, run, miner, detectors):
     """Replay one :class:`~logrca.evaluation.streams.AnonymousRun`.
 
     Records are processed one by one in merged log-time order through a
-    fresh :class:`~logrca.agent.pipeline.Pipeline` (the detectors keep
-    their learned state; sessions start empty).
+    fresh :class:`~logrca.agent.pipeline.Pipeline`: sessions start empty,
+    and the detectors keep what they learned but forget what was pending
+    from the last run (``reset_stream()``), so that a run is scored the
+    same whatever was replayed before it. (Round 2 of a test starts within
+    a minute of the end of its round 1, in log time: without the reset, a
+    step the faulty run never logged raised "missing" in the normal run.)
     """
+    for detector in detectors:
+        detector.reset_stream()
     pipe = pipeline_mod.Pipeline(conf, miner, detectors)
     raised = {}
     reasons = {}
@@ -399,6 +406,34 @@ def train_detector(conf, harness, driver, data, split, miner, progress=None,
     return detector
 
 
+def _fold_detector(conf, harness, driver, data, split, miner, target_far,
+                   models_dir):
+    """Train ``driver`` for one split, or reuse the model kept for it.
+
+    With ``models_dir``, the model of split ``fold-N`` is kept under
+    ``models_dir/fold-N``; when one is there already (an earlier run of
+    the same driver and training options), it is loaded instead of
+    trained and its thresholds are calibrated again, under the current
+    options, on the split's validation runs: an ablation that only
+    switches score families off needs no new training.
+
+    :returns: ``(detector, path it was loaded from or None)``.
+    """
+    path = models_dir and os.path.join(models_dir, split.name)
+    if path and os.path.exists(os.path.join(path, artifact.METADATA)):
+        LOG.info('Reusing the %s model of %s from %s', driver, split.name,
+                 path)
+        detector = build_detector(conf, driver, path)
+        calibrate_detector(conf, harness, detector, data, split.validation,
+                           miner, target_far)
+        return detector, path
+    detector = train_detector(conf, harness, driver, data, split, miner,
+                              target_far=target_far)
+    if path and detector.trainable:
+        detector.save(path)
+    return detector, None
+
+
 def _model_info(detector):
     """Thresholds and training summary of a detector, JSON-ready."""
     info = {'name': detector.name or 'system'}
@@ -415,13 +450,15 @@ def _model_info(detector):
 def evaluate(conf, driver, test_path, model=None, train_path=None,
              cv_path=None, cache_dir=None, progress=True, jobs=1,
              resamples=1000, campaigns=None, target_far=0.02, limit=None,
-             folds=None):
+             folds=None, models_dir=None):
     """Run one evaluation and return the JSON document.
 
     Exactly one of ``cv_path`` (3-fold CV on one folder) or ``test_path``
     (with ``model`` or ``train_path``, or neither for untrained drivers)
     says what is scored. ``folds`` (CV only) keeps some folds, e.g.
     ``[2]``, to run folds in parallel processes and :func:`merge` them.
+    ``models_dir`` keeps (or reuses) each split's trained model (see
+    :func:`_fold_detector`).
     """
     started = time.monotonic()
     cache = cache_mod.RecordCache(
@@ -446,6 +483,7 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
     results = []
     models = {}
     for train_data, test_data, split in plan:
+        reused = None
         harness.prepare(test_data, split.test)
         miner = None if rule_only else load_miner(conf)
         if rule_only:
@@ -454,8 +492,9 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
             detector = build_detector(conf, driver, model)
         elif train_data is not None:
             harness.prepare(train_data, split.train | split.validation)
-            detector = train_detector(conf, harness, driver, train_data,
-                                      split, miner, target_far=target_far)
+            detector, reused = _fold_detector(
+                conf, harness, driver, train_data, split, miner, target_far,
+                models_dir)
         else:
             detector = build_detector(conf, driver)
             if detector.trainable:
@@ -464,6 +503,8 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
                     '--train PATH (or use --cv)' % driver)
         if detector is not None:
             models[split.name] = _model_info(detector)
+            if reused:
+                models[split.name]['reused_from'] = os.path.abspath(reused)
         LOG.info('Scoring %s: %d test(s)', split.name, len(split.test))
         results.extend(harness.score(test_data, split.test, detector,
                                      miner, desc=split.name))
@@ -489,6 +530,7 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
         'target_far': target_far,
         'limit_tests_per_campaign': limit,
         'folds': sorted(folds) if folds else None,
+        'models_dir': models_dir and os.path.abspath(models_dir),
         'raised_at': 'stream time when the pipeline returned the anomaly; '
                      'finish() anomalies at last record + session_window',
     }

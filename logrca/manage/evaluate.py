@@ -71,6 +71,12 @@ def _add_detection(actions):
                         help='With --cv: run only this fold (repeatable), '
                              'e.g. one process per fold; join the '
                              'documents with --merge.')
+    parser.add_argument('--models', metavar='DIR', dest='models_dir',
+                        help='With --cv: keep each fold\'s trained model '
+                             'under DIR/fold-N, or, where one is there '
+                             'already (same driver and training options), '
+                             'load it instead of training and calibrate it '
+                             'again under the current options.')
     parser.add_argument('--merge', nargs='+', metavar='FILE.json',
                         help='Join documents of disjoint folds of one '
                              'evaluation (same driver and settings) into '
@@ -132,9 +138,9 @@ def detection(conf, args):
         print('logrca-manage evaluate detection: give either --cv PATH or '
               '--test PATH', file=sys.stderr)
         return 2
-    if args.folds and not args.cv:
-        print('logrca-manage evaluate detection: --fold needs --cv',
-              file=sys.stderr)
+    if (args.folds or args.models_dir) and not args.cv:
+        print('logrca-manage evaluate detection: --fold and --models need '
+              '--cv', file=sys.stderr)
         return 2
     if args.cv and (args.model or args.train):
         print('logrca-manage evaluate detection: --cv trains on each fold; '
@@ -147,7 +153,8 @@ def detection(conf, args):
             cache_dir=args.cache_dir, progress=not args.no_progress,
             jobs=args.jobs, resamples=args.bootstrap,
             campaigns=args.campaigns, target_far=args.target_far,
-            limit=args.limit, folds=args.folds)
+            limit=args.limit, folds=args.folds,
+            models_dir=args.models_dir)
     except (dataset.DatasetError, splits.SplitError,
             detector_base.DetectorError) as exc:
         print('logrca-manage evaluate detection: %s' % exc, file=sys.stderr)

@@ -21,6 +21,7 @@ from logrca.detectors import deeplog
 from logrca.detectors import expectation
 from logrca.detectors import learned
 from logrca.detectors import periods
+from logrca.parsing import records
 
 BOOT = 'INFO nova.compute.manager Took <*> seconds to build instance.'
 META = 'INFO nova.metadata.wsgi.server GET /openstack/latest/meta_data.json'
@@ -157,3 +158,30 @@ def test_a_never_seen_error_key_always_raises_after_calibration(conf):
     assert thresholds['rarity'] < never_seen_error
     assert det.rarity.score('ERROR y', 'ERROR') > thresholds['rarity']
     assert det.rarity.score('WARNING y', 'WARNING') < thresholds['rarity']
+
+
+def _record(key, when):
+    level, logger, message = key.split(' ', 2)
+    return records.LogRecord(stream='nova', timestamp=when, level=level,
+                             logger=logger, message=message)
+
+
+def test_a_new_stream_does_not_inherit_the_last_ones_missing_steps(conf):
+    # The end of one run (a boot whose metadata step never came) and the
+    # start of the next, unrelated run 25 s later in log time: without
+    # reset_stream() the next run's first records would find the last
+    # run's deadline passed and raise a missing step of a run they do not
+    # belong to.
+    det = deeplog.DeepLogDetector(conf, load=False)
+    det.expectation.fit(_training())
+    det.thresholds['expectation'] = 0.5
+
+    def missing_after(reset):
+        det.reset_stream()
+        det.expectation_hit(BOOT, _record(BOOT, 100.0))
+        if reset:
+            det.reset_stream()
+        return det.expectation_hit(NOISE, _record(NOISE, 135.0))
+
+    assert missing_after(reset=False) is not None     # the leak
+    assert missing_after(reset=True) is None

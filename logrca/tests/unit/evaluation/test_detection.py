@@ -14,6 +14,7 @@
 
 import dataclasses
 import json
+import os
 
 import pytest
 
@@ -65,6 +66,8 @@ class Spy(base.Detector):
         self.streams = set()
         self.raise_on_close = raise_on_close
         self.records = 0
+        #: Records seen when each reset_stream() came.
+        self.resets = []
 
     def _strings(self, value):
         if isinstance(value, str):
@@ -82,6 +85,9 @@ class Spy(base.Detector):
             self._strings(session.key)
             self._strings(sorted(session.streams))
         return []
+
+    def reset_stream(self):
+        self.resets.append(self.records)
 
     def on_session_closed(self, session):
         self._strings(session.key)
@@ -109,6 +115,10 @@ def test_detector_never_sees_a_dataset_path_or_name(folder, harness):
     assert {str(key) for _path, key in harness.mapping.values()} >= {
         'Nova/Test_1/round_1', 'Nova/Test_5/round_2'}
     assert all(r['run_id'] in harness.mapping for r in results)
+    # Each run is its own stream: what is pending from the run before is
+    # forgotten before its first record.
+    assert spy.resets == [sum(r['records'] for r in results[:i])
+                          for i in range(len(results))]
 
 
 def test_error_rule_figures(folder, harness):
@@ -167,6 +177,16 @@ class Trainable(Spy):
     def reset_max(self):
         self.max_seen = {'score': 0}
 
+    def save(self, path):
+        os.makedirs(path)
+        with open(os.path.join(path, 'metadata.json'), 'w') as f:
+            json.dump({'fitted': self.fitted}, f)
+
+    def load(self, path):
+        with open(os.path.join(path, 'metadata.json')) as f:
+            self.fitted = [tuple(x) for x in json.load(f)['fitted']]
+        self.loaded = path
+
     def calibrate(self, run_maxima, target_far):
         self.calibrated = (run_maxima, target_far)
         self.thresholds = {'score': max(m['score'] for m in run_maxima)}
@@ -197,6 +217,40 @@ def test_training_sees_normal_runs_of_training_tests_only(
     assert got.sources == {0}
     # Validation is test 2's normal round 2, which has one ERROR line.
     assert got.calibrated == ([{'score': 1}], 0.02)
+
+
+def test_cv_keeps_fold_models_and_reuses_them(folder, tmp_path,
+                                               monkeypatch):
+    made = []
+
+    def load(conf, name):
+        made.append(Trainable(conf))
+        return made[-1]
+
+    monkeypatch.setattr(detection.pipeline_mod, 'load_detector', load)
+    models = tmp_path / 'models'
+
+    def run():
+        made.clear()
+        doc = detection.evaluate(_conf(), 'x', None, cv_path=folder,
+                                 cache_dir=tmp_path / 'c', progress=False,
+                                 resamples=0, models_dir=str(models))
+        return doc, list(made)
+
+    first, trained = run()
+    assert sorted(os.listdir(models)) == ['fold-1', 'fold-2', 'fold-3']
+    assert not any(hasattr(d, 'loaded') for d in trained)
+    assert not any('reused_from' in m for m in first['models'].values())
+    again, reused = run()
+    # Loaded, not trained again, and calibrated again on validation runs.
+    assert [d.loaded for d in reused] == [
+        str(models / f) for f in ('fold-1', 'fold-2', 'fold-3')]
+    assert [d.fitted for d in reused] == [d.fitted for d in trained]
+    assert [hasattr(d, 'calibrated') for d in reused] == [
+        hasattr(d, 'calibrated') for d in trained]
+    assert any(hasattr(d, 'calibrated') for d in reused)
+    assert again['models']['fold-2']['reused_from'] == str(models / 'fold-2')
+    assert again['f1'] == first['f1'] and again['runs'] == first['runs']
 
 
 def test_untrained_learned_driver_is_refused(folder, tmp_path, monkeypatch):
