@@ -406,7 +406,7 @@ def train_detector(conf, harness, driver, data, split, miner, progress=None,
     return detector
 
 
-def _fold_detector(conf, harness, driver, data, split, miner, target_far,
+def fold_detector(conf, harness, driver, data, split, miner, target_far,
                    models_dir):
     """Train ``driver`` for one split, or reuse the model kept for it.
 
@@ -458,7 +458,7 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
     says what is scored. ``folds`` (CV only) keeps some folds, e.g.
     ``[2]``, to run folds in parallel processes and :func:`merge` them.
     ``models_dir`` keeps (or reuses) each split's trained model (see
-    :func:`_fold_detector`).
+    :func:`fold_detector`).
     """
     started = time.monotonic()
     cache = cache_mod.RecordCache(
@@ -492,7 +492,7 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
             detector = build_detector(conf, driver, model)
         elif train_data is not None:
             harness.prepare(train_data, split.train | split.validation)
-            detector, reused = _fold_detector(
+            detector, reused = fold_detector(
                 conf, harness, driver, train_data, split, miner, target_far,
                 models_dir)
         else:

@@ -135,6 +135,9 @@ def explain_run(conf, run, miner, detectors, driver, max_anomalies,
     each context the step that normally follows the last one seen.
     """
     normal = normal_model_of(detectors)
+    for detector in detectors:
+        # Each run is its own stream (see detection.replay).
+        detector.reset_stream()
     pipe = pipeline_mod.Pipeline(conf, miner, detectors)
     buffer = context_mod.BufferSource()
     anomalies = []
@@ -349,7 +352,8 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
              cv_path=None, detector=None, detector_model=None,
              docs=None, queries=None, cache_dir=None, kb_dir=None,
              progress=True, resamples=1000, campaigns=None,
-             max_anomalies=MAX_ANOMALIES, limit=None, folds=None):
+             max_anomalies=MAX_ANOMALIES, limit=None, folds=None,
+             detector_models=None):
     """Run one RCA evaluation and return the JSON document.
 
     :param detector: detector driver name (e.g. ``baseline``); trained on
@@ -359,6 +363,9 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
         quick checks; the figures then say so).
     :param folds: with ``cv_path``, score only these folds (1-3), e.g. to
         run the folds as parallel processes and :func:`merge` them.
+    :param detector_models: keep (or reuse) the detector trained for each
+        split under ``detector_models/<split>``, as ``evaluate detection
+        --models`` does (the same folder serves both).
     """
     started = time.monotonic()
     cache = cache_mod.RecordCache(
@@ -399,8 +406,9 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
         if detector_model:
             det = detection.build_detector(conf, detector, detector_model)
         else:
-            det = detection.train_detector(conf, harness, detector,
-                                           train_data, split, miner)
+            det, _reused = detection.fold_detector(
+                conf, harness, detector, train_data, split, miner, 0.02,
+                detector_models)
         driver = build_driver(conf, driver_name, kb)
         # Indexes are built once, as a conductor does when it starts, not
         # inside the first explanation's latency.
@@ -450,7 +458,9 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
             bar.close()
     doc = {'protocol': detection.PROTOCOL, 'evaluation': 'rca',
            'driver': driver_name,
-           'detector': detector, 'detector_model': detector_model}
+           'detector': detector, 'detector_model': detector_model,
+           'detector_models': detector_models
+           and os.path.abspath(detector_models)}
     doc.update(figures_of(items, resamples))
     doc['kb_retrieval'] = {
         'hit_rate_top5_module': round(sum(kb_hits) / len(kb_hits), 4)

@@ -74,6 +74,11 @@ def add_evaluate_parser(actions):
     parser.add_argument('--detector-driver', metavar='NAME',
                         help='Driver of --detector-model (default: read '
                              'from the artifact, else "learned").')
+    parser.add_argument('--detector-models', metavar='DIR',
+                        help='With --detector: keep the detector trained '
+                             'for each split under DIR/<split> (e.g. '
+                             'fold-1), or reuse the one there; the folder '
+                             'of "evaluate detection --models" serves.')
     parser.add_argument('--train', metavar='PATH',
                         help='Folder of training tests.')
     parser.add_argument('--test', metavar='PATH',
@@ -170,6 +175,10 @@ def run_evaluate(conf, args):
         print('logrca-manage evaluate rca: give --cv PATH, or --train PATH '
               'and --test PATH', file=sys.stderr)
         return 2
+    if args.detector_models and not args.detector:
+        print('logrca-manage evaluate rca: --detector-models needs '
+              '--detector', file=sys.stderr)
+        return 2
     detector = args.detector
     if args.detector_model:
         detector = (args.detector_driver
@@ -183,7 +192,8 @@ def run_evaluate(conf, args):
             queries=args.queries or conf.rca.queries_path,
             cache_dir=args.cache_dir, kb_dir=args.kb_cache,
             progress=not args.no_progress, resamples=args.bootstrap,
-            campaigns=args.campaigns, limit=args.limit, folds=args.folds)
+            campaigns=args.campaigns, limit=args.limit, folds=args.folds,
+            detector_models=args.detector_models)
     except (dataset.DatasetError, splits.SplitError,
             detector_base.DetectorError, rca_base.RCAError) as exc:
         print('logrca-manage evaluate rca: %s' % exc, file=sys.stderr)

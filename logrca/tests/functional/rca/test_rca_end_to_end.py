@@ -71,7 +71,14 @@ class TestEvaluateRCA(unittest.TestCase):
             doc = rca_eval.evaluate(
                 conf, 'grounded', test_path=test, train_path=train,
                 detector='baseline', cache_dir=os.path.join(tmp, 'cache'),
-                progress=False, resamples=20)
+                progress=False, resamples=20,
+                detector_models=os.path.join(tmp, 'models'))
+            # An untrained driver leaves no model to keep.
+            self.assertFalse(os.path.exists(os.path.join(tmp, 'models')))
+            self.assertEqual(2, manage_cmd.main([
+                'evaluate', 'rca', '--detector-model', tmp,
+                '--detector-models', tmp, '--cv', test, '--output',
+                os.path.join(tmp, 'x.json')]))
         for key in rca_eval.FIGURES + ('reading_effort', 'latency_s',
                                        'seen_location', 'unseen_location',
                                        'baselines', 'runs', 'per_run',
