@@ -24,7 +24,8 @@ from logrca.detectors import base
 LOG = log.getLogger(__name__)
 
 #: Version of the artifact layout; bump when an old artifact cannot be read.
-FORMAT_VERSION = 2
+#: 3: keys are the shapes of messages, no longer the miner's templates.
+FORMAT_VERSION = 3
 
 WEIGHTS = 'weights.safetensors'
 METADATA = 'metadata.json'

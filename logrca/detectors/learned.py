@@ -25,6 +25,7 @@ from logrca.detectors import artifact
 from logrca.detectors import base
 from logrca.detectors import expectation as expectation_mod
 from logrca.detectors import periods as periods_mod
+from logrca.parsing import shape as shape_mod
 
 LOG = log.getLogger(__name__)
 
@@ -40,10 +41,9 @@ def unknown_id(key):
     """The unknown-key id for a key text (its level comes first)."""
     return UNK_ERR if key.split(' ', 1)[0] in ALARM_LEVELS else UNK
 
-# Variable parts left in a template (or a raw message when no miner ran):
-# ids, addresses, numbers and quoted values are masked so that one event
-# gets one key whatever the miner's state. Hand-written because templates
-# from Drain and the shape miner still carry some of these.
+# Variable parts left in a message's shape: ids, addresses, numbers and
+# quoted values are masked so that one event gets one key. Hand-written
+# because shapes (token by token) still carry some of these.
 _MASKS = [
     re.compile(r'req-[0-9a-f-]{36}'),
     re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
@@ -76,11 +76,43 @@ def normalise(text):
     return _SPACES.sub(' ', text).strip()[:_MAX_KEY_LENGTH]
 
 
+# Masked tokens (a pure function's cache, shared by all detectors).
+_TOKENS = {}
+_TOKENS_MAX = 65536
+
+
+def shape_of(message):
+    """``message`` with each variable token masked (ids, numbers, paths).
+
+    The first stage of the shape miner (:func:`~logrca.parsing.shape.
+    mask_token` on every token), without its merging: a pure function of
+    the message.
+    """
+    out = []
+    cache = _TOKENS
+    for token in message.split():
+        masked = cache.get(token)
+        if masked is None:
+            if len(cache) >= _TOKENS_MAX:
+                cache.clear()
+            masked = cache[token] = shape_mod.mask_token(token)
+        out.append(masked)
+    return ' '.join(out)
+
+
 def key_text(record):
-    """The key of a record: level, logger and normalised template."""
-    template = record.template if record.template else record.message
+    """The key of a record: level, logger and its message's shape.
+
+    Not the miner's template: a template widens as the miner merges new
+    variants into it (``'status': u'creating'`` becomes ``'status': <*>``
+    once a faulty run logs another status), so the key of one event would
+    change between training and scoring, and with it every count, rule and
+    vocabulary entry learned for it. The shape depends on the message
+    alone.
+    """
     return '%s %s %s' % (record.level or '-', record.logger or '-',
-                         normalise(template or ''))
+                         normalise(shape_of(
+                             (record.message or '')[:_MAX_KEY_LENGTH * 2])))
 
 
 def numbers(message):
@@ -479,8 +511,7 @@ class LearnedDetector(base.Detector):
 
     def record_key(self, record):
         """``(key text, key id)`` of a live record, cached."""
-        cache_key = (record.level, record.logger,
-                     record.template or record.message)
+        cache_key = (record.level, record.logger, record.message)
         hit = self._key_cache.get(cache_key)
         if hit is None:
             if len(self._key_cache) >= self.KEY_CACHE:
