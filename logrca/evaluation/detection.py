@@ -385,12 +385,14 @@ def calibrate_detector(conf, harness, detector, data, tests, miner,
 
 
 def train_detector(conf, harness, driver, data, split, miner, progress=None,
-                   target_far=0.02):
+                   target_far=0.02, time_budget=None):
     """Fit ``driver`` on the normal runs of ``split.train``.
 
     Thresholds are then calibrated on the normal runs of
     ``split.validation`` (see :func:`calibrate_detector`). Labels are never
-    used: training and validation see normal runs only.
+    used: training and validation see normal runs only. ``time_budget``
+    (seconds) stops the drivers that train in epochs after the epoch
+    that passes it.
     """
     detector = pipeline_mod.load_detector(conf, driver)
     if not detector.trainable:
@@ -398,7 +400,10 @@ def train_detector(conf, harness, driver, data, split, miner, progress=None,
     started = time.monotonic()
     sessions = harness.iter_sessions(
         harness.normal_runs(data, sorted(split.train)), miner)
-    detector.fit(sessions, progress)
+    if time_budget:
+        detector.fit(sessions, progress, time_budget=time_budget)
+    else:
+        detector.fit(sessions, progress)
     LOG.info('Trained %s on %d test(s) in %.1f s', driver, len(split.train),
              time.monotonic() - started)
     calibrate_detector(conf, harness, detector, data, split.validation,
@@ -407,7 +412,7 @@ def train_detector(conf, harness, driver, data, split, miner, progress=None,
 
 
 def fold_detector(conf, harness, driver, data, split, miner, target_far,
-                   models_dir):
+                   models_dir, time_budget=None):
     """Train ``driver`` for one split, or reuse the model kept for it.
 
     With ``models_dir``, the model of split ``fold-N`` is kept under
@@ -428,7 +433,7 @@ def fold_detector(conf, harness, driver, data, split, miner, target_far,
                            miner, target_far)
         return detector, path
     detector = train_detector(conf, harness, driver, data, split, miner,
-                              target_far=target_far)
+                              target_far=target_far, time_budget=time_budget)
     if path and detector.trainable:
         detector.save(path)
     return detector, None
@@ -450,7 +455,7 @@ def _model_info(detector):
 def evaluate(conf, driver, test_path, model=None, train_path=None,
              cv_path=None, cache_dir=None, progress=True, jobs=1,
              resamples=1000, campaigns=None, target_far=0.02, limit=None,
-             folds=None, models_dir=None):
+             folds=None, models_dir=None, time_budget=None):
     """Run one evaluation and return the JSON document.
 
     Exactly one of ``cv_path`` (3-fold CV on one folder) or ``test_path``
@@ -494,7 +499,7 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
             harness.prepare(train_data, split.train | split.validation)
             detector, reused = fold_detector(
                 conf, harness, driver, train_data, split, miner, target_far,
-                models_dir)
+                models_dir, time_budget)
         else:
             detector = build_detector(conf, driver)
             if detector.trainable:
@@ -531,6 +536,7 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
         'limit_tests_per_campaign': limit,
         'folds': sorted(folds) if folds else None,
         'models_dir': models_dir and os.path.abspath(models_dir),
+        'time_budget_s': time_budget,
         'raised_at': 'stream time when the pipeline returned the anomaly; '
                      'finish() anomalies at last record + session_window',
     }

@@ -77,6 +77,10 @@ def _add_detection(actions):
                              'already (same driver and training options), '
                              'load it instead of training and calibrate it '
                              'again under the current options.')
+    parser.add_argument('--time-budget', type=float, metavar='SECONDS',
+                        help='Stop each training after the epoch that '
+                             'passes this many seconds (drivers trained in '
+                             'epochs).')
     parser.add_argument('--merge', nargs='+', metavar='FILE.json',
                         help='Join documents of disjoint folds of one '
                              'evaluation (same driver and settings) into '
@@ -154,7 +158,7 @@ def detection(conf, args):
             jobs=args.jobs, resamples=args.bootstrap,
             campaigns=args.campaigns, target_far=args.target_far,
             limit=args.limit, folds=args.folds,
-            models_dir=args.models_dir)
+            models_dir=args.models_dir, time_budget=args.time_budget)
     except (dataset.DatasetError, splits.SplitError,
             detector_base.DetectorError) as exc:
         print('logrca-manage evaluate detection: %s' % exc, file=sys.stderr)

@@ -162,7 +162,8 @@ class Trainable(Spy):
 
     trainable = True
 
-    def fit(self, sessions, progress=None):
+    def fit(self, sessions, progress=None, **kwargs):
+        self.fit_options = kwargs
         sessions = list(sessions)
         self.sources = {s.source for s in sessions}
         self.fitted = [(t, k) for s in sessions
@@ -238,6 +239,7 @@ def test_cv_keeps_fold_models_and_reuses_them(folder, tmp_path,
         return doc, list(made)
 
     first, trained = run()
+    assert trained[0].fit_options == {}
     assert sorted(os.listdir(models)) == ['fold-1', 'fold-2', 'fold-3']
     assert not any(hasattr(d, 'loaded') for d in trained)
     assert not any('reused_from' in m for m in first['models'].values())
@@ -251,6 +253,11 @@ def test_cv_keeps_fold_models_and_reuses_them(folder, tmp_path,
     assert any(hasattr(d, 'calibrated') for d in reused)
     assert again['models']['fold-2']['reused_from'] == str(models / 'fold-2')
     assert again['f1'] == first['f1'] and again['runs'] == first['runs']
+    # A time budget reaches the driver's fit().
+    detection.evaluate(_conf(), 'x', None, cv_path=folder, folds=[1],
+                       cache_dir=tmp_path / 'c', progress=False,
+                       resamples=0, time_budget=60.0)
+    assert made[-1].fit_options == {'time_budget': 60.0}
 
 
 def test_untrained_learned_driver_is_refused(folder, tmp_path, monkeypatch):
