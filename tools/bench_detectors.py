@@ -29,6 +29,7 @@ Usage::
 
     .venv/bin/python tools/bench_detectors.py [--data DIR]
         [--campaign Nova] [--train 30] [--score 10] [--model-dir DIR]
+        [--score-fold N]
         [--drivers deeplog logbert autoencoder] [--output FILE.json]
 """
 
@@ -49,6 +50,7 @@ from logrca.detectors import base
 from logrca.detectors import learned
 from logrca.evaluation import dataset
 from logrca.evaluation import detection
+from logrca.evaluation import splits
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -147,6 +149,11 @@ def main(argv=None):
     parser.add_argument('--model-dir', default=None,
                         help='Load artifacts DIR/<driver> instead of '
                              'training.')
+    parser.add_argument('--score-fold', type=int, choices=[1, 2, 3],
+                        help='Score normal runs of this CV fold only (with '
+                             '--model-dir holding that fold\'s models from '
+                             '"evaluate detection --models": runs their '
+                             'training never saw).')
     parser.add_argument('--drivers', nargs='+',
                         default=['deeplog', 'logbert', 'autoencoder'])
     parser.add_argument('--output', default=None)
@@ -165,6 +172,10 @@ def main(argv=None):
     normal = [k for k, _ in data.runs(tests, [dataset.NEGATIVE])]
     train_keys = normal[:args.train]
     score_keys = normal[args.train:args.train + args.score]
+    if args.score_fold:
+        score_keys = [k for k in normal
+                      if splits.fold_of(k.test) == args.score_fold
+                      ][:args.score]
     miner = detection.load_miner(conf)
     doc = {'machine': detection.machine(), 'campaign': args.campaign,
            'train_runs': len(train_keys), 'score_runs': len(score_keys),
@@ -189,6 +200,8 @@ def main(argv=None):
                     if hasattr(det, attr):
                         setattr(det, attr, {})
                 det._key_cache = {}
+                learned._TOKENS.clear()
+                learned._SHAPES.clear()
             runs = [harness.anonymous_run(data, k) for k in score_keys]
             result[label] = score(conf, det, runs, miner)
         if name == 'logbert':

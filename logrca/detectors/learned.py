@@ -76,9 +76,11 @@ def normalise(text):
     return _SPACES.sub(' ', text).strip()[:_MAX_KEY_LENGTH]
 
 
-# Masked tokens (a pure function's cache, shared by all detectors).
+# Masked tokens and normalised shapes (pure functions' caches, shared by
+# all detectors; shapes repeat far more often than messages).
 _TOKENS = {}
-_TOKENS_MAX = 65536
+_SHAPES = {}
+_CACHE_MAX = 65536
 
 
 def shape_of(message):
@@ -93,7 +95,7 @@ def shape_of(message):
     for token in message.split():
         masked = cache.get(token)
         if masked is None:
-            if len(cache) >= _TOKENS_MAX:
+            if len(cache) >= _CACHE_MAX:
                 cache.clear()
             masked = cache[token] = shape_mod.mask_token(token)
         out.append(masked)
@@ -110,9 +112,13 @@ def key_text(record):
     vocabulary entry learned for it. The shape depends on the message
     alone.
     """
-    return '%s %s %s' % (record.level or '-', record.logger or '-',
-                         normalise(shape_of(
-                             (record.message or '')[:_MAX_KEY_LENGTH * 2])))
+    shape = shape_of((record.message or '')[:_MAX_KEY_LENGTH * 2])
+    text = _SHAPES.get(shape)
+    if text is None:
+        if len(_SHAPES) >= _CACHE_MAX:
+            _SHAPES.clear()
+        text = _SHAPES[shape] = normalise(shape)
+    return '%s %s %s' % (record.level or '-', record.logger or '-', text)
 
 
 def numbers(message):
