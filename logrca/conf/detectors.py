@@ -23,6 +23,12 @@ opts = [
     cfg.StrOpt('device', default='auto', choices=['auto', 'cpu', 'cuda'],
                help='Torch device for learned detectors; auto picks CUDA '
                     'when present.'),
+    cfg.IntOpt('cpu_threads', default=1, min=0,
+               help='Torch threads of the learned detectors on the CPU '
+                    '(0: torch\'s default, one per core). The agent scores '
+                    'one record at a time: more threads do not help such '
+                    'small models and, when other processes use the cores, '
+                    'make each call hundreds of times slower.'),
     cfg.IntOpt('error_burst_count', default=1, min=1,
                help='Baseline: ERROR or CRITICAL records of one session that '
                     'raise an anomaly.'),

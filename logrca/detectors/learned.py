@@ -127,8 +127,14 @@ def numbers(message):
 
 
 def pick_device(conf):
-    """The torch device from ``[detectors] device``."""
+    """The torch device from ``[detectors] device``.
+
+    Also applies ``[detectors] cpu_threads`` to torch (process-wide).
+    """
     import torch
+    threads = conf.detectors.cpu_threads
+    if threads and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
     choice = conf.detectors.device
     if choice == 'cuda' or (choice == 'auto' and torch.cuda.is_available()):
         if not torch.cuda.is_available():

@@ -401,3 +401,17 @@ def test_a_key_is_the_shape_of_its_message_not_the_miners_template():
     assert learned.key_text(record(
         '5a2e3c44-7d1b-4e0f-8a9c-1b2c3d4e5f60', 'error', 1, widened)) != \
         learned.key_text(one)
+
+
+def test_learned_detectors_set_their_cpu_threads(detector_conf):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        detector_conf.set_override('cpu_threads', 0, 'detectors')
+        deeplog.DeepLogDetector(detector_conf, load=False)
+        assert torch.get_num_threads() == 2        # torch's own choice
+        detector_conf.set_override('cpu_threads', 1, 'detectors')
+        deeplog.DeepLogDetector(detector_conf, load=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
