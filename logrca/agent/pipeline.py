@@ -132,8 +132,13 @@ class Pipeline:
         return found
 
     def finish(self):
-        """Close every open session; return the anomalies that raises."""
-        found = self._close(self.sessionizer.close_all())
+        """End the stream (a replay's end): detectors see it end
+        (``on_stream_end``), then every open session closes; return the
+        anomalies that raises."""
+        found = []
+        for detector in self.detectors:
+            found.extend(detector.on_stream_end(self.sessionizer.sessions_of))
+        found.extend(self._close(self.sessionizer.close_all()))
         self.stats['anomalies'] += len(found)
         return found
 

@@ -120,6 +120,11 @@ class Sessionizer:
         keys.append((WINDOW, record.stream, start))
         return keys
 
+    def sessions_of(self, record):
+        """The open sessions ``record`` belongs to."""
+        found = (self._open.get(key) for key in self.keys_for(record))
+        return [s for s in found if s is not None]
+
     def _session(self, key, ts):
         self._seq += 1
         session = self._open[key] = Session(key, ts, self._seq)

@@ -63,6 +63,15 @@ class Detector(abc.ABC):
         """Called once when a session closes; may return anomalies."""
         return []
 
+    def on_stream_end(self, sessions_of):
+        """Called once when a replayed stream ends, before its sessions
+        close; may return anomalies.
+
+        :param sessions_of: a callable giving the open sessions of a
+            record (to file an anomaly under).
+        """
+        return []
+
     def reset_stream(self):
         """Forget what is pending from the records seen so far.
 

@@ -88,6 +88,12 @@ class EnsembleDetector(base.Detector):
             LOG.info('ensemble: training %s', member.name)
             member.fit(sessions, progress=progress, **kwargs)
 
+    def on_stream_end(self, sessions_of):
+        found = []
+        for member in self.members:
+            found.extend(member.on_stream_end(sessions_of))
+        return self._filter(found)
+
     def reset_stream(self):
         for member in self.members:
             member.reset_stream()

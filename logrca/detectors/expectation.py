@@ -22,7 +22,8 @@ silence), rules "when key A occurs, key B follows within T seconds": A and
 B present in almost every period, B after A in almost every period that
 has A, T a margin over the longest delay seen. Live, a rule whose deadline
 passes in log time without B is violated; the score of a period is the
-number of distinct keys B missing so far.
+number of distinct keys B missing so far; deadlines due within the
+period's ``gap`` after the last record of a stream pass when it ends.
 """
 
 import heapq
@@ -194,14 +195,7 @@ class ExpectationModel:
             self.raised = False
         if self._last is None or now > self._last:
             self._last = now
-        grew = False
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _due, _seq, a, b, since = heapq.heappop(self._deadlines)
-            if b in self._missing or self._last_seen.get(b, -math.inf) >= \
-                    since:
-                continue
-            self._missing[b] = self._seen_first[a][1]
-            grew = True
+        grew = self._pass(now)
         i = self._index.get(key) if level in LEVELS else None
         if i is not None:
             self._last_seen[i] = now
@@ -212,6 +206,32 @@ class ExpectationModel:
                     heapq.heappush(self._deadlines,
                                    (now + timeout, self._seq, i, b, now))
         if not grew:
+            return 0, []
+        causes = [r for r in self._missing.values() if r is not None]
+        return len(self._missing), causes
+
+    def _pass(self, now):
+        """Let log time reach ``now``: True when keys went missing."""
+        grew = False
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _due, _seq, a, b, since = heapq.heappop(self._deadlines)
+            if b in self._missing or self._last_seen.get(b, -math.inf) >= \
+                    since:
+                continue
+            self._missing[b] = self._seen_first[a][1]
+            grew = True
+        return grew
+
+    def end(self):
+        """The stream ends: its period ends ``gap`` seconds after its last
+        record, and deadlines due by then pass (a live agent would have
+        seen records in that time); later ones lapse with the period.
+
+        :returns: ``(missing, causes)`` as :meth:`observe` does.
+        """
+        if self._last is None or not self.rules:
+            return 0, []
+        if not self._pass(self._last + self.gap):
             return 0, []
         causes = [r for r in self._missing.values() if r is not None]
         return len(self._missing), causes

@@ -569,6 +569,10 @@ class LearnedDetector(base.Detector):
             return None
         missing, causes = model.observe(text, record.level,
                                         record.timestamp, record)
+        return self._expectation_raise(missing, causes)
+
+    def _expectation_raise(self, missing, causes):
+        model = self.expectation
         if not missing or model.raised:
             return None
         if not self._note('expectation', float(missing)):
@@ -578,6 +582,25 @@ class LearnedDetector(base.Detector):
         reason = ('%d step(s) that normally follow in the same period are '
                   'missing, e.g. "%s"' % (missing, keys[0][:120]))
         return float(missing), reason, causes
+
+    def on_stream_end(self, sessions_of):
+        """Missing steps whose deadline the end of the stream passes.
+
+        Filed under a home session of the last record they should have
+        followed.
+        """
+        model = self.expectation
+        if 'expectation' not in self.FAMILIES or model.empty:
+            return []
+        hit = self._expectation_raise(*model.end())
+        if hit is None:
+            return []
+        score, reason, causes = hit
+        homes = home_sessions(sessions_of(causes[-1])) if causes else []
+        if not homes:
+            return []
+        return [make_anomaly(self.name, homes[0], causes[-1], causes,
+                             reason, score, self.thresholds['expectation'])]
 
     def expectation_anomalies(self, text, record, sessions):
         """The missing-steps anomaly this record's log time raises, if any.

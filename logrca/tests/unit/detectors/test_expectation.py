@@ -16,6 +16,7 @@ import math
 
 import pytest
 
+from logrca.agent import sessions
 from logrca.detectors import base
 from logrca.detectors import deeplog
 from logrca.detectors import expectation
@@ -185,3 +186,30 @@ def test_a_new_stream_does_not_inherit_the_last_ones_missing_steps(conf):
 
     assert missing_after(reset=False) is not None     # the leak
     assert missing_after(reset=True) is None
+
+
+def test_the_end_of_a_stream_passes_the_deadlines_due_within_its_gap(conf):
+    det = deeplog.DeepLogDetector(conf, load=False)
+    det.expectation.fit(_training())
+    det.thresholds['expectation'] = 0.5
+    sessionizer = sessions.Sessionizer(300)
+    boot = _record(BOOT, 100.0)
+    boot.request_id = 'req-1'
+    sessionizer.add(boot)
+    det.expectation_hit(BOOT, boot)
+    # The metadata step is due 30 s after the boot; the stream's last
+    # record comes 10 s after it, and then nothing: a live agent would
+    # have seen records past the deadline before the period's 60 s of
+    # silence ran out.
+    det.expectation_hit(NOISE, _record(NOISE, 110.0))
+    found = det.on_stream_end(sessionizer.sessions_of)
+    assert len(found) == 1 and found[0].session_key == ('request', 'req-1')
+    assert 'missing' in found[0].reason
+    assert det.on_stream_end(sessionizer.sessions_of) == []   # once
+    # A deadline beyond the period's end lapses with it.
+    det.reset_stream()
+    det.expectation.rules = {
+        a: [(b, 500.0) for b, _t in rules]
+        for a, rules in det.expectation.rules.items()}
+    det.expectation_hit(BOOT, boot)
+    assert det.on_stream_end(sessionizer.sessions_of) == []
