@@ -237,14 +237,17 @@ class DeepLogDetector(learned.LearnedDetector):
     def _load_table(self):
         """Index the table and precompute its windows' LSTM outputs.
 
-        Besides the top-g keys of each training window, the LSTM's last
+        The top g of a window is a tuple (at most ``top_g`` keys: a scan
+        is as fast as a set look-up, and a small set costs five times the
+        memory over 100,000 windows). Besides the top-g keys of each
+        training window, the LSTM's last
         output and the log-sum-exp of its logits are computed here, in
         batches, so that a key *outside* a known window's top g (most of
         the scoring work on new logs) gets its negative log-likelihood
         from one dot product instead of an LSTM run.
         """
         self._table = {
-            tuple(w): (frozenset(k for k in top if k >= 0), row)
+            tuple(w): (tuple(k for k in top if k >= 0), row)
             for row, (w, top) in enumerate(zip(self.table_windows.tolist(),
                                                self.table_top.tolist()))}
         weight = self.net.out.weight.detach().cpu()

@@ -126,6 +126,23 @@ def numbers(message):
     return [float(x) for x in _NUMBER.findall(_IDS.sub(' ', message))]
 
 
+def release_memory():
+    """Give the heap freed by loading a model back to the system.
+
+    Loading builds large temporaries (tensor copies, lists of the training
+    windows) that glibc's allocator keeps after they are freed: 300 MB of
+    a DeepLog artifact of 110,000 windows stayed resident. ``malloc_trim``
+    returns it; elsewhere (another C library) this only collects garbage.
+    """
+    import ctypes
+    import gc
+    gc.collect()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):
+        pass
+
+
 def pick_device(conf):
     """The torch device from ``[detectors] device``.
 
@@ -823,6 +840,7 @@ class LearnedDetector(base.Detector):
             raise artifact.ArtifactError(
                 'artifact %s is incomplete for %s: %s'
                 % (path, self.name, exc)) from exc
+        release_memory()
         LOG.info('Loaded %s model from %s (%d keys, thresholds %s)',
                  self.name, path, len(self.vocab), self.thresholds)
 
