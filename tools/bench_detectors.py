@@ -200,8 +200,7 @@ def main(argv=None):
                     if hasattr(det, attr):
                         setattr(det, attr, {})
                 det._key_cache = {}
-                learned._TOKENS.clear()
-                learned._SHAPES.clear()
+                learned.clear_caches()
             runs = [harness.anonymous_run(data, k) for k in score_keys]
             result[label] = score(conf, det, runs, miner)
         if name == 'logbert':

@@ -55,6 +55,10 @@ class Pipeline:
         self.conf = conf
         self.miner = miner
         self.detectors = list(detectors)
+        # A pipeline is one stream: detectors shared with an earlier one
+        # (a replay of another run) forget what it left pending.
+        for detector in self.detectors:
+            detector.reset_stream()
         self.sessionizer = sessions_mod.Sessionizer(
             conf.agent.session_window)
         self.stats = collections.Counter(records=0, anomalies=0)

@@ -75,11 +75,13 @@ class Detector(abc.ABC):
     def reset_stream(self):
         """Forget what is pending from the records seen so far.
 
-        Called before a stream unrelated to the last one is replayed (the
-        evaluation harness replays each run as its own stream): deadlines
-        and periods of the last stream must not raise in the next. What
-        the detector learned is kept. A live agent never calls it: its
-        streams go on. Drivers with nothing pending keep this default.
+        Called when a :class:`~logrca.agent.pipeline.Pipeline` is built
+        over the detector: each pipeline is one stream (the evaluation
+        harness and ``detector calibrate`` replay each run through its
+        own), and deadlines and periods of the last stream must not raise
+        in the next. What the detector learned is kept. A live agent builds
+        one pipeline and its streams go on. Drivers with nothing pending
+        keep this default.
         """
         return None
 

@@ -116,13 +116,12 @@ def replay(conf, run, miner, detectors):
     Records are processed one by one in merged log-time order through a
     fresh :class:`~logrca.agent.pipeline.Pipeline`: sessions start empty,
     and the detectors keep what they learned but forget what was pending
-    from the last run (``reset_stream()``), so that a run is scored the
-    same whatever was replayed before it. (Round 2 of a test starts within
-    a minute of the end of its round 1, in log time: without the reset, a
-    step the faulty run never logged raised "missing" in the normal run.)
+    from the last run (the pipeline calls ``reset_stream()``), so that a
+    run is scored the same whatever was replayed before it. (Round 2 of a
+    test starts within a minute of the end of its round 1, in log time:
+    without the reset, a step the faulty run never logged raised "missing"
+    in the normal run.)
     """
-    for detector in detectors:
-        detector.reset_stream()
     pipe = pipeline_mod.Pipeline(conf, miner, detectors)
     raised = {}
     reasons = {}
@@ -412,7 +411,7 @@ def train_detector(conf, harness, driver, data, split, miner, progress=None,
 
 
 def fold_detector(conf, harness, driver, data, split, miner, target_far,
-                   models_dir, time_budget=None):
+                  models_dir, time_budget=None):
     """Train ``driver`` for one split, or reuse the model kept for it.
 
     With ``models_dir``, the model of split ``fold-N`` is kept under

@@ -135,9 +135,6 @@ def explain_run(conf, run, miner, detectors, driver, max_anomalies,
     each context the step that normally follows the last one seen.
     """
     normal = normal_model_of(detectors)
-    for detector in detectors:
-        # Each run is its own stream (see detection.replay).
-        detector.reset_stream()
     pipe = pipeline_mod.Pipeline(conf, miner, detectors)
     buffer = context_mod.BufferSource()
     anomalies = []
