@@ -13,6 +13,7 @@
 """Ensemble: several detectors scored together, any one raising."""
 
 import json
+import math
 import os
 
 from oslo_log import log
@@ -31,8 +32,9 @@ class EnsembleDetector(base.Detector):
     Every member scores every record; the ensemble returns what its
     members raise, at most one anomaly per session (the first). Members
     are loaded from their own artifacts under ``model_dir``, so the
-    ensemble's artifact only names them. Calibration splits the target
-    false-alarm rate evenly between the learned members.
+    ensemble's artifact only names them. Calibration chooses the members'
+    thresholds together, for the target false-alarm rate of the union
+    (see :meth:`calibrate`).
     """
 
     name = 'ensemble'
@@ -108,9 +110,60 @@ class EnsembleDetector(base.Detector):
         return {m.name: dict(m.max_seen) for m in self.learned}
 
     def calibrate(self, run_maxima, target_far):
-        share = target_far / max(len(self.learned), 1)
-        return {m.name: m.calibrate([r[m.name] for r in run_maxima], share)
-                for m in self.learned}
+        """Calibrate the union of the members for ``target_far``.
+
+        The members' thresholds are chosen together, so that the ensemble
+        (any member raising) meets the target, not each member apart.
+        Cross-fitted families (rarity, expectation) of the same name are
+        the same model in every member trained on the same normal logs:
+        the first learned member holding one keeps it and the others'
+        copies are switched off (threshold infinity), so a false alarm is
+        not counted once per member. Those families get an equal share of
+        ``target_far`` each; every other family of every member is then
+        calibrated as one union on the validation runs
+        (:func:`~logrca.detectors.learned.calibrate_union`).
+
+        :param run_maxima: one dict per normal validation run, member name
+            -> that member's ``max_seen``.
+        :returns: member name -> its thresholds.
+        """
+        if not run_maxima:
+            raise base.DetectorError('calibration needs at least one run '
+                                     'of normal logs')
+        learned = self.learned
+        owner = {}
+        for member in learned:
+            for family in member.crossfit_scores():
+                owner.setdefault(family, member)
+        share = target_far / max(len(owner), 1)
+        fixed = {}
+        for member in learned:
+            mine = [f for f, m in owner.items() if m is member]
+            crossfit = member.calibrate_crossfit(share)
+            for family in crossfit:
+                if family in mine:
+                    fixed[(member.name, family)] = member.thresholds[family]
+                else:
+                    member.thresholds[family] = math.inf
+        active = [(m.name, f) for m in learned for f in m.FAMILIES
+                  if f not in m.disabled and f not in owner]
+        runs = [{(m.name, f): r[m.name].get(f, -math.inf)
+                 for m in learned for f in m.FAMILIES}
+                for r in run_maxima]
+        picked, flagged = learned_mod.calibrate_union(
+            runs, active, fixed, target_far)
+        for member in learned:
+            for family in member.FAMILIES:
+                if family not in owner:
+                    member.thresholds[family] = picked.get(
+                        (member.name, family), math.inf)
+            member.training_summary['calibration'] = {
+                'runs': len(run_maxima), 'target_far': target_far,
+                'runs_above': len(flagged), 'ensemble': True}
+        LOG.info('Calibrated the ensemble on %d runs (%d above): %s',
+                 len(run_maxima), len(flagged),
+                 {m.name: m.thresholds for m in learned})
+        return {m.name: dict(m.thresholds) for m in learned}
 
     def save(self, path):
         """Save every learned member under ``path/<member>``."""

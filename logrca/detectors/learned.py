@@ -490,6 +490,70 @@ def home_sessions(sessions):
     return homes or [s for s in sessions if s.kind == sessions_mod.WINDOW]
 
 
+def above(value):
+    """A threshold just above ``value`` (a score equal to it stays below)."""
+    return value + max(abs(value) * 0.01, 1e-3)
+
+
+def calibrate_union(runs, active, fixed, target_far):
+    """Thresholds of score families calibrated together on validation runs.
+
+    :param runs: one dict per normal validation run, family -> the largest
+        score the run reached (``-inf`` when none).
+    :param active: the families to calibrate, in tie-break order.
+    :param fixed: family -> threshold of the families already set (the
+        cross-fitted ones); the runs they raise count against the budget.
+    :param target_far: share of the runs allowed to raise, all families
+        together.
+    :returns: ``(thresholds of the active families, raising run indexes)``.
+
+    Each active family starts just above its largest validation score (no
+    run raises); then, while no more than ``floor(target_far * runs)``
+    runs would raise (those of ``fixed`` included), the family whose next
+    lower score adds the fewest raising runs is lowered to it (ties: the
+    first of ``active``). A family may be any hashable name, so an
+    ensemble calibrates its members' families as one union.
+    """
+    flagged = {i for i, r in enumerate(runs)
+               if any(r.get(f, -math.inf) > t for f, t in fixed.items())}
+    levels = {f: sorted({r[f] for r in runs if not math.isinf(r[f])},
+                        reverse=True) for f in active}
+    # Index into levels[f]: thresholds sit just above levels[f][pos].
+    pos = dict.fromkeys(active, 0)
+    allowed = int(target_far * len(runs) + 1e-9)
+    base_flagged = set(flagged)
+
+    def raising(positions):
+        out = set(base_flagged)
+        for f in active:
+            k = positions[f]
+            if k > 0:
+                cut = levels[f][k - 1]
+                out.update(i for i, r in enumerate(runs) if r[f] >= cut)
+        return out
+
+    while True:
+        best = None
+        for f in active:
+            if pos[f] >= len(levels[f]) - 1:
+                continue
+            trial = dict(pos)
+            trial[f] += 1
+            got = raising(trial)
+            if len(got) <= allowed and (
+                    best is None or len(got) < len(best[1])):
+                best = (f, got)
+        if best is None:
+            break
+        pos[best[0]] += 1
+        flagged = best[1]
+    picked = {}
+    for family in active:
+        values = levels[family]
+        picked[family] = above(values[pos[family]] if values else 0.0)
+    return picked, flagged
+
+
 class LearnedDetector(base.Detector):
     """Shared behaviour of the learned drivers.
 
@@ -666,9 +730,31 @@ class LearnedDetector(base.Detector):
             out['expectation'] = self.expectation.loo_scores
         return {f: v for f, v in out.items() if f not in self.disabled}
 
-    @staticmethod
-    def _above(value):
-        return value + max(abs(value) * 0.01, 1e-3)
+    def calibrate_crossfit(self, share):
+        """Thresholds of the cross-fitted families, ``share`` each.
+
+        Each family of :meth:`crossfit_scores` gets the threshold just
+        above the score of the training period at the ``share`` quantile.
+        Returns the families set (family -> scores).
+        """
+        crossfit = self.crossfit_scores()
+        for family, scores in crossfit.items():
+            ranked = sorted(scores, reverse=True)
+            allowed = int(share * len(ranked) + 1e-9)
+            if allowed >= len(ranked):
+                pick = 0.0
+            else:
+                pick = ranked[allowed]
+            self.thresholds[family] = above(max(pick, 0.0))
+        if 'rarity' in crossfit:
+            # Scores come in rungs; when more periods than the share hold
+            # an ERROR key of their own, the quantile lands on the top
+            # rung and rarity would never raise: an ERROR or CRITICAL key
+            # never seen in training always raises.
+            top = self.rarity.score_count('ERROR', 0)
+            self.thresholds['rarity'] = min(self.thresholds['rarity'],
+                                            top - 1e-3)
+        return crossfit
 
     def calibrate(self, run_maxima, target_far):
         """Set thresholds for a target false-alarm rate.
@@ -681,83 +767,25 @@ class LearnedDetector(base.Detector):
 
         Families with cross-fitted training scores (see
         :meth:`crossfit_scores`) get an equal share of ``target_far``
-        each: their threshold sits just above the score of the training
-        period at that quantile. The other families are calibrated on the
-        validation runs with what is left of the budget: each starts just
-        above its largest validation score (no run raises); then, while
-        fewer than ``floor(target_far * runs)`` runs would raise (those
-        the cross-fitted families already raise included), the family
-        whose next lower score adds the fewest raising runs is lowered to
-        it (ties: the first family of :attr:`FAMILIES`). Families switched
-        off are left at infinity.
+        each (:meth:`calibrate_crossfit`). The other families are
+        calibrated on the validation runs with what is left of the budget
+        (see :func:`calibrate_union`). Families switched off are left at
+        infinity.
         """
         if not run_maxima:
             raise base.DetectorError('calibration needs at least one run '
                                      'of normal logs')
-        crossfit = self.crossfit_scores()
-        share = target_far / max(len(crossfit), 1)
-        for family, scores in crossfit.items():
-            ranked = sorted(scores, reverse=True)
-            allowed = int(share * len(ranked) + 1e-9)
-            if allowed >= len(ranked):
-                pick = 0.0
-            else:
-                pick = ranked[allowed]
-            self.thresholds[family] = self._above(max(pick, 0.0))
-        if 'rarity' in crossfit:
-            # Scores come in rungs; when more periods than the share hold
-            # an ERROR key of their own, the quantile lands on the top
-            # rung and rarity would never raise: an ERROR or CRITICAL key
-            # never seen in training always raises.
-            top = self.rarity.score_count('ERROR', 0)
-            self.thresholds['rarity'] = min(self.thresholds['rarity'],
-                                            top - 1e-3)
+        crossfit = self.calibrate_crossfit(
+            target_far / max(len(self.crossfit_scores()), 1))
         active = [f for f in self.FAMILIES
                   if f not in self.disabled and f not in crossfit]
         runs = [{f: m.get(f, -math.inf) for f in self.FAMILIES}
                 for m in run_maxima]
-        fixed = {i for i, r in enumerate(runs)
-                 if any(r[f] > self.thresholds[f] for f in crossfit)}
-        levels = {f: sorted({r[f] for r in runs if not math.isinf(r[f])},
-                            reverse=True) for f in active}
-        # Index into levels[f]: thresholds sit just above levels[f][pos].
-        pos = dict.fromkeys(active, 0)
-        allowed = int(target_far * len(runs) + 1e-9)
-
-        def raising(positions):
-            out = set(fixed)
-            for f in active:
-                k = positions[f]
-                if k > 0:
-                    cut = levels[f][k - 1]
-                    out.update(i for i, r in enumerate(runs) if r[f] >= cut)
-            return out
-
-        flagged = set(fixed)
-        while True:
-            best = None
-            for f in active:
-                if pos[f] >= len(levels[f]) - 1:
-                    continue
-                trial = dict(pos)
-                trial[f] += 1
-                got = raising(trial)
-                if len(got) <= allowed and (
-                        best is None or len(got) < len(best[1])):
-                    best = (f, got)
-            if best is None:
-                break
-            pos[best[0]] += 1
-            flagged = best[1]
+        fixed = {f: self.thresholds[f] for f in crossfit}
+        picked, flagged = calibrate_union(runs, active, fixed, target_far)
         for family in self.FAMILIES:
-            if family in crossfit:
-                continue
-            if family not in active:
-                self.thresholds[family] = math.inf
-                continue
-            values = levels[family]
-            pick = values[pos[family]] if values else 0.0
-            self.thresholds[family] = self._above(pick)
+            if family not in crossfit:
+                self.thresholds[family] = picked.get(family, math.inf)
         self.training_summary['calibration'] = {
             'runs': len(run_maxima), 'target_far': target_far,
             'runs_above': len(flagged),

@@ -415,3 +415,48 @@ def test_learned_detectors_set_their_cpu_threads(detector_conf):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_ensemble_calibrates_its_members_as_one_union(conf):
+    from logrca.detectors import ensemble
+
+    members = [_trained(conf, deeplog.DeepLogDetector, epochs=3),
+               _trained(conf, autoencoder.AutoencoderDetector, epochs=20)]
+    ens = ensemble.EnsembleDetector.__new__(ensemble.EnsembleDetector)
+    base.Detector.__init__(ens, conf)
+    ens.members = members
+    ens._raised = set()
+    # 100 validation runs; runs 0-3 stand out on one member's own family
+    # each (sequence for DeepLog, reconstruction for the autoencoder).
+    runs = []
+    for i in range(100):
+        dl = {'rarity': 0.0, 'expectation': 0.0, 'sequence': 1.0,
+              'timing': 0.0, 'flow': 0.0}
+        ae = {'rarity': 0.0, 'expectation': 0.0, 'reconstruction': 1.0}
+        if i in (0, 1):
+            dl['sequence'] = 10.0 + i
+        if i in (2, 3):
+            ae['reconstruction'] = 10.0 + i
+        runs.append({'deeplog': dl, 'autoencoder': ae})
+    got = ens.calibrate(runs, 0.02)
+
+    def raising(per_member):
+        return {i for i, r in enumerate(runs)
+                if any(r[m][f] > t for m, ts in per_member.items()
+                       for f, t in ts.items())}
+
+    # Together, not each member at the full budget: 2 of 100 runs.
+    assert len(raising(got)) == 2
+    # The shared cross-fitted families are kept once (by DeepLog).
+    shared = members[0].crossfit_scores()
+    assert 'rarity' in shared
+    for family in shared:
+        assert not math.isinf(got['deeplog'][family])
+        assert math.isinf(got['autoencoder'][family])
+    # Each member calibrated alone would take the budget for itself.
+    alone = {'autoencoder': members[1].calibrate(
+        [r['autoencoder'] for r in runs], 0.02)}
+    assert len(raising(alone)) == 2
+    both = dict(alone, deeplog=members[0].calibrate(
+        [r['deeplog'] for r in runs], 0.02))
+    assert len(raising(both)) == 4
