@@ -594,6 +594,114 @@ none:
     return PyTuple_Pack(2, message, Py_None);
 }
 
+/* oslo_log._none(): None for '', '-' and 'None', else the text. */
+static PyObject *
+none_or_str(const char *s, Py_ssize_t n)
+{
+    if (n == 0 || (n == 1 && s[0] == '-') ||
+            (n == 4 && memcmp(s, "None", 4) == 0)) {
+        Py_INCREF(Py_None);
+        return Py_None;
+    }
+    return ascii_str(s, n);
+}
+
+/*
+ * Mirrors oslo_log.parse_context(ctx) for ASCII text (ctx.split() on
+ * ASCII whitespace); returns a new (global_request_id, request_id,
+ * user_id, project_id) tuple.
+ */
+static PyObject *
+parse_context(const char *s, Py_ssize_t n)
+{
+    Py_ssize_t start[4], len[4], i = 0, k = 0, first = 0;
+    PyObject *v[4] = {NULL, NULL, NULL, NULL}, *out = NULL;
+    /* parts = ctx.split(): the first four are all that is looked at */
+    while (k < 4) {
+        while (i < n && is_space[(unsigned char)s[i]])
+            i++;
+        if (i >= n)
+            break;
+        start[k] = i;
+        while (i < n && !is_space[(unsigned char)s[i]])
+            i++;
+        len[k] = i - start[k];
+        k++;
+    }
+    if (k == 0 || (len[0] == 1 && s[start[0]] == '-'))
+        return PyTuple_Pack(4, Py_None, Py_None, Py_None, Py_None);
+    /* a global request id first when the second part is a req- id */
+    if (k > 1 && len[1] >= 4 && memcmp(s + start[1], "req-", 4) == 0) {
+        if ((v[0] = none_or_str(s + start[0], len[0])) == NULL)
+            goto done;
+        first = 1;
+    }
+    else {
+        Py_INCREF(Py_None);
+        v[0] = Py_None;
+    }
+    if (!(len[first] >= 4 && memcmp(s + start[first], "req-", 4) == 0)) {
+        /* Not a request context we know: keep users/projects out. */
+        out = PyTuple_Pack(4, v[0], Py_None, Py_None, Py_None);
+        goto done;
+    }
+    if ((v[1] = ascii_str(s + start[first], len[first])) == NULL)
+        goto done;
+    for (i = 0; i < 2; i++) {
+        Py_ssize_t j = first + 1 + i;
+        if (j < k)
+            v[2 + i] = none_or_str(s + start[j], len[j]);
+        else {
+            Py_INCREF(Py_None);
+            v[2 + i] = Py_None;
+        }
+        if (v[2 + i] == NULL)
+            goto done;
+    }
+    out = PyTuple_Pack(4, v[0], v[1], v[2], v[3]);
+done:
+    for (i = 0; i < 4; i++)
+        Py_XDECREF(v[i]);
+    return out;
+}
+
+/*
+ * Mirrors calendar.timegm(time.strptime(minute, '%Y-%m-%d %H:%M')) of
+ * oslo_log._minute() for the 16 ASCII characters 'YYYY-MM-DD HH:MM' (or
+ * with 'T'; digits where the header has them). Returns 0 and the epoch
+ * seconds when strptime accepts the date, -1 when it would not (the
+ * Python function is then called, to raise its error).
+ */
+static int
+minute_epoch(const char *s, long long *out)
+{
+    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+                                30, 31};
+    long long y, m, d, hh, mm, era, yoe, doy, doe, days;
+    int leap;
+    y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 +
+        (s[3] - '0');
+    m = (s[5] - '0') * 10 + (s[6] - '0');
+    d = (s[8] - '0') * 10 + (s[9] - '0');
+    hh = (s[11] - '0') * 10 + (s[12] - '0');
+    mm = (s[14] - '0') * 10 + (s[15] - '0');
+    if (y < 1 || m < 1 || m > 12 || d < 1 || hh > 23 || mm > 59)
+        return -1;
+    leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > dim[m - 1] + (m == 2 && leap))
+        return -1;
+    /* days since 1970-01-01 in the proleptic Gregorian calendar (as
+     * datetime.date.toordinal(), which timegm uses) */
+    y -= m <= 2;
+    era = y / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    days = era * 146097 + doe - 719468;
+    *out = days * 86400 + hh * 3600 + mm * 60;
+    return 0;
+}
+
 /* ---------------------------------------------------------------------
  * Reader: the iterator read() returns
  * --------------------------------------------------------------------- */
@@ -612,8 +720,9 @@ typedef struct {
     /* Taken from the reader and oslo_log when iteration starts. */
     PyObject *stats, *ctx_cache, *stream, *host;
     PyObject *minutes, *minute_fn, *debug_texts, *texts, *parse_ctx;
-    PyObject *log_kind;
+    PyObject *log_kind, *lines_cache;
     Py_ssize_t limit, cache_max, text_max, text_cache_max, max_extra;
+    Py_ssize_t lines_max;
     /* The reader's state (RecordReader._current, _key, _ctx,
      * _in_traceback, _last_ts), written back before Python code runs. */
     PyObject *current, *key, *ctx, *last_ts;
@@ -655,7 +764,7 @@ ri_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 #define RI_OBJECTS(X) \
     X(reader) X(lines) X(pending) X(stats) X(ctx_cache) X(stream) \
     X(host) X(minutes) X(minute_fn) X(debug_texts) X(texts) X(parse_ctx) \
-    X(log_kind) X(current) X(key) X(ctx) X(last_ts)
+    X(log_kind) X(lines_cache) X(current) X(key) X(ctx) X(last_ts)
 
 static int
 ri_traverse(ReadIter *self, visitproc visit, void *arg)
@@ -794,13 +903,15 @@ ri_start(ReadIter *self)
             (self->texts = ns_get("_TEXTS")) == NULL ||
             (self->parse_ctx = ns_get("parse_context")) == NULL ||
             (self->log_kind = ns_get("_LOG_KIND")) == NULL ||
+            (self->lines_cache = ns_get("_LINES")) == NULL ||
+            ns_size("_LINES_MAX", &self->lines_max) < 0 ||
             ns_size("_CACHE_MAX", &self->cache_max) < 0 ||
             ns_size("_TEXT_MAX", &self->text_max) < 0 ||
             ns_size("_TEXT_CACHE_MAX", &self->text_cache_max) < 0 ||
             ns_size("MAX_EXTRA_LINES", &self->max_extra) < 0)
         return -1;
     if (!PyDict_Check(self->minutes) || !PyDict_Check(self->debug_texts) ||
-            !PyDict_Check(self->texts)) {
+            !PyDict_Check(self->texts) || !PyDict_Check(self->lines_cache)) {
         PyErr_SetString(PyExc_TypeError, "oslo_log caches are not dicts");
         return -1;
     }
@@ -881,6 +992,140 @@ ri_append(ReadIter *self, PyObject *record, const char *s, Py_ssize_t n)
  * DEBUG code location off. Records with continuation lines or a location
  * already set are given to the Python method.
  */
+/* Mirrors oslo_log's ``_LINES.get(text) or _mask_line(text)``: the
+ * masked continuation line, through the cache of masked lines. */
+static PyObject *
+ri_mask_line(ReadIter *self, PyObject *text)
+{
+    PyObject *hit, *masked;
+    Py_ssize_t len;
+    hit = PyDict_GetItemWithError(self->lines_cache, text);
+    if (hit != NULL) {
+        int truth = PyObject_IsTrue(hit);
+        if (truth < 0)
+            return NULL;
+        if (truth) {
+            Py_INCREF(hit);
+            return hit;
+        }
+    }
+    else if (PyErr_Occurred())
+        return NULL;
+    /* _mask_line(text) */
+    masked = mask_text(text);
+    if (masked == NULL)
+        return NULL;
+    len = PyObject_Length(text);
+    if (len < 0) {
+        Py_DECREF(masked);
+        return NULL;
+    }
+    if (len <= self->text_max) {
+        if (PyDict_GET_SIZE(self->lines_cache) >= self->lines_max)
+            PyDict_Clear(self->lines_cache);
+        if (PyDict_SetItem(self->lines_cache, text, masked) < 0) {
+            Py_DECREF(masked);
+            return NULL;
+        }
+    }
+    return masked;
+}
+
+/* The first branch of RecordReader._complete(): a record with
+ * continuation lines (extra a non-empty list). */
+static int
+ri_complete_extra(ReadIter *self, PyObject *record, PyObject *extra)
+{
+    PyObject *level, *location, *message, *masked, *lines, *ts;
+    Py_ssize_t i;
+    int debug;
+    level = rec_get(record, F_LEVEL);
+    if (level == NULL)
+        return -1;
+    debug = PyObject_RichCompareBool(level, s_debug, Py_EQ);
+    Py_DECREF(level);
+    if (debug < 0)
+        return -1;
+    location = rec_get(record, F_LOCATION);
+    if (location == NULL)
+        return -1;
+    Py_DECREF(location);
+    if (debug && location == Py_None && PyList_GET_SIZE(extra) > 0) {
+        /* text, location = split_location(extra[-1]) */
+        PyObject *last, *pair;
+        int truth;
+        last = PyList_GET_ITEM(extra, PyList_GET_SIZE(extra) - 1);
+        Py_INCREF(last);
+        pair = split_location(last);
+        Py_DECREF(last);
+        if (pair == NULL)
+            return -1;
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            Py_DECREF(pair);
+            PyErr_SetString(PyExc_ValueError, "bad split_location");
+            return -1;
+        }
+        if (PyTuple_GET_ITEM(pair, 1) != Py_None) {
+            PyObject *text = PyTuple_GET_ITEM(pair, 0);
+            Py_ssize_t n = PyList_GET_SIZE(extra);
+            Py_INCREF(PyTuple_GET_ITEM(pair, 1));
+            if (rec_set(record, F_LOCATION, PyTuple_GET_ITEM(pair, 1)) < 0
+                    || (truth = PyObject_IsTrue(text)) < 0) {
+                Py_DECREF(pair);
+                return -1;
+            }
+            if (truth) {
+                /* extra[-1] = text */
+                Py_INCREF(text);
+                PyList_SetItem(extra, n - 1, text);
+            }
+            else if (PyList_SetSlice(extra, n - 1, n, NULL) < 0) {
+                /* extra.pop() */
+                Py_DECREF(pair);
+                return -1;
+            }
+        }
+        Py_DECREF(pair);
+    }
+    /* record.message = get(message) or _mask_line(message) */
+    message = rec_get(record, F_MESSAGE);
+    if (message == NULL)
+        return -1;
+    masked = ri_mask_line(self, message);
+    Py_DECREF(message);
+    if (masked == NULL || rec_set(record, F_MESSAGE, masked) < 0)
+        return -1;
+    /* record.extra = [get(text) or _mask_line(text) for text in extra] */
+    lines = PyList_New(0);
+    if (lines == NULL)
+        return -1;
+    for (i = 0; i < PyList_GET_SIZE(extra); i++) {
+        PyObject *text = PyList_GET_ITEM(extra, i);
+        Py_INCREF(text);
+        masked = ri_mask_line(self, text);
+        Py_DECREF(text);
+        if (masked == NULL || PyList_Append(lines, masked) < 0) {
+            Py_XDECREF(masked);
+            Py_DECREF(lines);
+            return -1;
+        }
+        Py_DECREF(masked);
+    }
+    if (rec_set(record, F_EXTRA, lines) < 0)
+        return -1;
+    /* if record.timestamp is not None: self._last_ts = record.timestamp */
+    ts = rec_get(record, F_TIMESTAMP);
+    if (ts == NULL)
+        return -1;
+    if (ts != Py_None) {
+        Py_SETREF(self->last_ts, ts);
+        self->dirty = 1;
+    }
+    else
+        Py_DECREF(ts);
+    return 0;
+}
+
 static int
 ri_complete(ReadIter *self, PyObject *record)
 {
@@ -890,6 +1135,11 @@ ri_complete(ReadIter *self, PyObject *record)
     if (extra == NULL)
         return -1;
     has_extra = PyObject_IsTrue(extra);
+    if (has_extra > 0 && PyList_CheckExact(extra)) {
+        rc = ri_complete_extra(self, record, extra);
+        Py_DECREF(extra);
+        return rc;
+    }
     Py_DECREF(extra);
     if (has_extra < 0)
         return -1;
@@ -1035,7 +1285,7 @@ ri_start_record(ReadIter *self, const char *s, Py_ssize_t n,
         else {
             if (PyDict_GET_SIZE(self->ctx_cache) >= self->cache_max)
                 PyDict_Clear(self->ctx_cache);
-            parsed = PyObject_CallOneArg(self->parse_ctx, ctx);
+            parsed = parse_context(s + h->ctx0, h->ctx1 - h->ctx0);
             if (parsed == NULL ||
                     PyDict_SetItem(self->ctx_cache, ctx, parsed) < 0)
                 goto done;
@@ -1051,14 +1301,26 @@ ri_start_record(ReadIter *self, const char *s, Py_ssize_t n,
     if (self->minute_ok && memcmp(self->minute, s + h->ts0, 16) == 0)
         base = self->minute_base;
     else {
-        PyObject *mkey = ascii_str(s + h->ts0, 16), *b;
+        PyObject *mkey = ascii_str(s + h->ts0, 16), *b = NULL;
         if (mkey == NULL)
             goto done;
+        long long epoch;
         b = PyDict_GetItemWithError(self->minutes, mkey);
         if (b != NULL)
             Py_INCREF(b);
-        else if (!PyErr_Occurred())
+        else if (PyErr_Occurred())
+            ;
+        else if (minute_epoch(s + h->ts0, &epoch) < 0)
+            /* not a date strptime takes: _minute() raises its error */
             b = PyObject_CallOneArg(self->minute_fn, mkey);
+        else {
+            /* _minute(): the cache cleared when full, then filled */
+            if (PyDict_GET_SIZE(self->minutes) >= self->cache_max)
+                PyDict_Clear(self->minutes);
+            b = PyLong_FromLongLong(epoch);
+            if (b != NULL && PyDict_SetItem(self->minutes, mkey, b) < 0)
+                Py_CLEAR(b);
+        }
         Py_DECREF(mkey);
         if (b == NULL)
             goto done;

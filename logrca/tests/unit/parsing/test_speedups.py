@@ -486,3 +486,26 @@ def test_json_lines_from_oslo_log_read_alike():
              json.dumps({'levelname': 'INFO', 'message': 'x',
                          'asctime': '2018-06-26 03:21:12,5'})]
     assert_same_reading(lines)
+
+
+@pytest.mark.parametrize('stamp', [
+    '2016-02-29 23:59', '2018-02-29 00:00', '1900-02-29 00:00',
+    '2000-02-29 12:30', '0000-01-01 00:00', '0001-01-01 00:00',
+    '9999-12-31 23:59', '2018-00-10 00:00', '2018-12-00 00:00',
+    '2018-04-31 00:00', '2018-06-26 24:00', '2018-06-26 23:60',
+    '2018-06-26T03:21', '1969-12-31 23:59', '1970-01-01 00:00'])
+def test_minutes_alike(stamp):
+    good = (HDR + 'INFO a.b [-] fine\n').encode()
+    line = ('%s:07.5 7 INFO a.b [-] at %s\n' % (stamp, stamp)).encode()
+    assert_same_reading([good, line, good, line])
+
+
+def test_contexts_alike():
+    contexts = ['req-1', 'x req-1', 'None req-1 - -', ' - ', '', '-',
+                'req-1 None None', 'g req-2 u', '\t req-1  u\tp ', 'a b c',
+                'req-1 u p d ud pd', 'None None req-3', 'req-a req-b c d',
+                '- req-4 - -', 'None', 'req-', 'x\x0bx req-5']
+    lines = [(HDR + 'INFO a.b [%s] m %d\n' % (ctx, i)).encode()
+             for i, ctx in enumerate(contexts)]
+    records, _, _ = assert_same_reading(lines + lines)
+    assert len(records) == 2 * len(contexts)
