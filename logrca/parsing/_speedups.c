@@ -444,80 +444,164 @@ at_word(const char *s, Py_ssize_t n, Py_ssize_t i, const char *w,
     return 1;
 }
 
-/*
- * Mirrors the first test of logrca.masking.mask(): True when an ASCII
- * text may hold a secret, that is when its lower-cased form holds one of
- * the key stems ('pass', 'pwd', 'secret', 'token', 'credential', 'key'),
- * '://' or 'auth', or the text holds 'gAAAAA', 'MII' or 'PRIVATE KEY'
- * (the last always holds 'key' when lower-cased).
- */
+/* What logrca.masking.mask() looks for before doing anything. */
+enum {
+    W_STEM = 1,         /* 'pass' 'pwd' 'secret' 'token' 'credential' */
+    W_KEY = 2,          /* 'key' */
+    W_URL = 4,          /* '://' */
+    W_AUTH = 8,         /* 'auth' */
+    W_CASED = 16        /* 'gAAAAA', 'MII', 'PRIVATE KEY' (case kept) */
+};
+
+/* pair_start[a][b]: a word above can start with the characters a, b
+ * (case-blind for the lower-cased words). */
+static unsigned char pair_start[256][256];
+
+static void
+init_pairs(void)
+{
+    static const char *blind[] = {"pa", "pw", "se", "to", "cr", "ke", "au",
+                                  NULL};
+    static const char *cased[] = {":/", "gA", "MI", "PR", NULL};
+    int i, a, b;
+    for (i = 0; blind[i]; i++)
+        for (a = 0; a < 2; a++)
+            for (b = 0; b < 2; b++)
+                pair_start[(unsigned char)(blind[i][0] - 32 * a)]
+                          [(unsigned char)(blind[i][1] - 32 * b)] = 1;
+    for (i = 0; cased[i]; i++)
+        pair_start[(unsigned char)cased[i][0]]
+                  [(unsigned char)cased[i][1]] = 1;
+}
+
+/* The W_ flags of an ASCII text: the first test of masking.mask() (which
+ * lower-cases the text and looks for the words above). */
 static int
-maybe_secret(const char *s, Py_ssize_t n)
+secret_words(const char *s, Py_ssize_t n)
 {
     Py_ssize_t i;
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-        switch (c) {
-        case 'g':
-            if (starts_with(s + i, n - i, "gAAAAA", 6))
-                return 1;
-            break;
-        case 'M':
-            if (starts_with(s + i, n - i, "MII", 3))
-                return 1;
-            break;
-        case ':':
-            if (starts_with(s + i, n - i, "://", 3))
-                return 1;
+    int found = 0;
+    for (i = 0; i + 2 < n; i++) {
+        if (!pair_start[(unsigned char)s[i]][(unsigned char)s[i + 1]])
             continue;
-        default:
-            break;
-        }
-        if (c >= 'A' && c <= 'Z')
-            c += 32;
-        switch (c) {
-        case 'p':
-            if (at_word(s, n, i, "pass", 4) || at_word(s, n, i, "pwd", 3))
-                return 1;
-            break;
-        case 's':
-            if (at_word(s, n, i, "secret", 6))
-                return 1;
-            break;
-        case 't':
-            if (at_word(s, n, i, "token", 5))
-                return 1;
-            break;
-        case 'c':
-            if (at_word(s, n, i, "credential", 10))
-                return 1;
-            break;
-        case 'k':
-            if (at_word(s, n, i, "key", 3))
-                return 1;
-            break;
-        case 'a':
-            if (at_word(s, n, i, "auth", 4))
-                return 1;
-            break;
-        default:
-            break;
+        if (at_word(s, n, i, "pass", 4) || at_word(s, n, i, "pwd", 3) ||
+                at_word(s, n, i, "secret", 6) ||
+                at_word(s, n, i, "token", 5) ||
+                at_word(s, n, i, "credential", 10))
+            found |= W_STEM;
+        else if (at_word(s, n, i, "key", 3))
+            found |= W_KEY;
+        else if (at_word(s, n, i, "auth", 4))
+            found |= W_AUTH;
+        else if (starts_with(s + i, n - i, "://", 3))
+            found |= W_URL;
+        else if (starts_with(s + i, n - i, "gAAAAA", 6) ||
+                 starts_with(s + i, n - i, "MII", 3) ||
+                 starts_with(s + i, n - i, "PRIVATE KEY", 11))
+            found |= W_CASED;
+    }
+    return found;
+}
+
+/* Lower-cased s[m:m+wn] == w and m >= lo. */
+static int
+word_at(const char *s, Py_ssize_t lo, Py_ssize_t m, const char *w,
+        Py_ssize_t wn)
+{
+    return m >= lo && at_word(s, m + wn, m, w, wn);
+}
+
+/*
+ * Mirrors masking._key_starts() for the stem 'key' alone: True when
+ * some 'key' of the text is kept by
+ * _KEY_KIND.search(low, max(0, pos - 12), pos), i.e. when the 12
+ * characters before it end with api, access, private, auth, encryption
+ * or fernet, maybe then '_' or '-', maybe then the '\n' before which '$'
+ * also matches.
+ */
+static int
+any_key_start(const char *s, Py_ssize_t n)
+{
+    static const char *kinds[] = {"api", "access", "private", "auth",
+                                  "encryption", "fernet", NULL};
+    Py_ssize_t pos, lo, ends[2], e, k;
+    int ne, i, j;
+    for (pos = 0; pos + 3 <= n; pos++) {
+        if (!at_word(s, n, pos, "key", 3))
+            continue;
+        lo = pos - 12 > 0 ? pos - 12 : 0;
+        ne = 0;
+        ends[ne++] = pos;
+        if (pos > lo && s[pos - 1] == '\n')
+            ends[ne++] = pos - 1;
+        for (j = 0; j < ne; j++) {
+            for (k = 0; k < 2; k++) {
+                e = ends[j];
+                if (k == 1) {
+                    if (e <= lo || (s[e - 1] != '_' && s[e - 1] != '-'))
+                        continue;
+                    e--;
+                }
+                for (i = 0; kinds[i]; i++) {
+                    Py_ssize_t wn = (Py_ssize_t)strlen(kinds[i]);
+                    if (word_at(s, lo, e - wn, kinds[i], wn))
+                        return 1;
+                }
+            }
         }
     }
     return 0;
 }
 
-/* logrca.masking.mask(text) as oslo_log calls it: returns text itself
- * when it is ASCII and holds no secret-like word, else calls mask(). */
+/*
+ * Mirrors masking._mask_at(text, _positions(low, '://', 3), _URL_AT)
+ * finding nothing to mask: True when _URL_AT,
+ * [^:/\s@]*:(?P<v>[^@\s/]+)(?=@), matches after some '://' (each part
+ * greedy; a shorter one leaves a character where ':' or '@' must be).
+ */
+static int
+any_url_credential(const char *s, Py_ssize_t n)
+{
+    Py_ssize_t p, i, j;
+    for (p = 0; p + 3 <= n; p++) {
+        if (s[p] != ':' || s[p + 1] != '/' || s[p + 2] != '/')
+            continue;
+        i = p + 3;
+        while (i < n && s[i] != ':' && s[i] != '/' && s[i] != '@' &&
+               !is_space[(unsigned char)s[i]])
+            i++;
+        if (i >= n || s[i] != ':')
+            continue;
+        j = ++i;
+        while (j < n && s[j] != '@' && s[j] != '/' &&
+               !is_space[(unsigned char)s[j]])
+            j++;
+        if (j > i && j < n && s[j] == '@')
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * logrca.masking.mask(text) as oslo_log calls it. Decided here for ASCII
+ * text whose only secret-like words are '://' and 'key': mask() returns
+ * such a text unchanged (the same object) when no 'key' is of a kind it
+ * masks and no URL carries a password; every other text goes to mask().
+ */
 static PyObject *
 mask_text(PyObject *text)
 {
     PyObject *fn;
-    if (PyUnicode_CheckExact(text) && PyUnicode_IS_ASCII(text) &&
-            !maybe_secret(PyUnicode_DATA(text),
-                          PyUnicode_GET_LENGTH(text))) {
-        Py_INCREF(text);
-        return text;
+    if (PyUnicode_CheckExact(text) && PyUnicode_IS_ASCII(text)) {
+        const char *s = PyUnicode_DATA(text);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+        int words = secret_words(s, n);
+        if (!(words & ~(W_KEY | W_URL)) &&
+                !((words & W_KEY) && any_key_start(s, n)) &&
+                !((words & W_URL) && any_url_credential(s, n))) {
+            Py_INCREF(text);
+            return text;
+        }
     }
     fn = PyDict_GetItemString(reader_ns, "mask");
     if (fn == NULL) {
@@ -2389,6 +2473,7 @@ PyInit__speedups(void)
     PyObject *m;
     int i;
     init_tables();
+    init_pairs();
     INTERN(s_current, "_current")
     INTERN(s_key, "_key")
     INTERN(s_ctx, "_ctx")

@@ -509,3 +509,22 @@ def test_contexts_alike():
              for i, ctx in enumerate(contexts)]
     records, _, _ = assert_same_reading(lines + lines)
     assert len(records) == 2 * len(contexts)
+
+
+def test_generated_secret_texts_masked_alike():
+    from logrca.masking import mask
+    from logrca.parsing import _speedups
+    speedups.use(True)
+    rnd = random.Random(5)
+    pieces = ['key', 'KEY', 'Key', 'api', 'api_', 'API-', 'private-',
+              'private', 'access', 'fernet', 'encryption_', 'auth', '\n',
+              '\n\n', '://', 'u:p@h', 'u@h', ':p@', 'http', 'https://', ' ',
+              '\t', ':', '@', '/', 'x', '_', '-', '=', '"', "'", 'token',
+              'pwd', 'PASS', 'gAAAAA', 'MII', 'PRIVATE KEY', '12345',
+              'keystone', 'monkey', '0123456789ab']
+    for _n in range(20000):
+        text = ''.join(rnd.choice(pieces)
+                       for _i in range(rnd.randint(1, 8)))
+        got, want = _speedups.mask(text), mask(text)
+        assert got == want, text
+        assert (got is text) == (want is text), text
