@@ -1904,6 +1904,9 @@ static PyTypeObject ReadIter_Type = {
 static PyObject *shape_ns = NULL;
 static char wildcard_text[16];
 static Py_ssize_t wildcard_len = 0;
+/* mask_token_full() in C: only for the wildcard '<*>' it was written
+ * for (its characters matter to _RUN and _WILDCARDS). */
+static int use_full_c = 0;
 
 static PyObject *
 setup_shape(PyObject *module, PyObject *args)
@@ -1919,6 +1922,7 @@ setup_shape(PyObject *module, PyObject *args)
     }
     wildcard_len = PyUnicode_GET_LENGTH(wc);
     memcpy(wildcard_text, PyUnicode_DATA(wc), wildcard_len);
+    use_full_c = wildcard_len == 3 && memcmp(wildcard_text, "<*>", 3) == 0;
     Py_INCREF(ns);
     Py_XSETREF(shape_ns, ns);
     Py_RETURN_NONE;
@@ -2068,6 +2072,309 @@ simple_fullmatch(const char *s, Py_ssize_t n)
     return 0;
 }
 
+/* ASCII letter or digit ([A-Za-z0-9]). */
+#define IS_ALNUM(c) (IS_DIGIT(c) || IS_ALPHA(c))
+
+/* masks._R after a core ending at e: (?=[^A-Za-z0-9])|$ */
+static int
+right_ok(const char *s, Py_ssize_t n, Py_ssize_t e)
+{
+    return e == n || !IS_ALNUM(s[e]);
+}
+
+static Py_ssize_t
+digit_run(const char *s, Py_ssize_t n, Py_ssize_t p)
+{
+    Py_ssize_t q = p;
+    while (q < n && IS_DIGIT(s[q]))
+        q++;
+    return q - p;
+}
+
+/*
+ * The cores of the bounded masks of logrca.parsing.masks at s[p], each
+ * followed by masks._R; the end of the match or -1. Each follows the
+ * regex's backtracking: a greedy part given back leaves a digit or hex
+ * digit (alphanumeric) where the boundary needs none, so only the
+ * choices tried below can match.
+ */
+static Py_ssize_t
+core_req(const char *s, Py_ssize_t n, Py_ssize_t p)
+{
+    /* req-[0-9a-fA-F]{8}-...-[0-9a-fA-F]{12} */
+    if (n - p >= 40 && memcmp(s + p, "req-", 4) == 0 &&
+            is_uuid(s + p + 4, 36) && right_ok(s, n, p + 40))
+        return p + 40;
+    return -1;
+}
+
+static Py_ssize_t
+core_uuid(const char *s, Py_ssize_t n, Py_ssize_t p)
+{
+    if (n - p >= 36 && is_uuid(s + p, 36) && right_ok(s, n, p + 36))
+        return p + 36;
+    return -1;
+}
+
+static Py_ssize_t
+core_mac(const char *s, Py_ssize_t n, Py_ssize_t p)
+{
+    /* (?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2} */
+    int i;
+    if (n - p < 17)
+        return -1;
+    for (i = 0; i < 17; i++) {
+        if (i % 3 == 2) {
+            if (s[p + i] != ':')
+                return -1;
+        }
+        else if (!is_hex[(unsigned char)s[p + i]])
+            return -1;
+    }
+    return right_ok(s, n, p + 17) ? p + 17 : -1;
+}
+
+static Py_ssize_t
+core_ip(const char *s, Py_ssize_t n, Py_ssize_t p)
+{
+    /* \d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?:[:/]\d+)? */
+    Py_ssize_t q = p, r;
+    int g;
+    for (g = 0; g < 4; g++) {
+        r = digit_run(s, n, q);
+        if (r < 1 || r > 3)
+            return -1;
+        q += r;
+        if (g < 3) {
+            if (q >= n || s[q] != '.')
+                return -1;
+            q++;
+        }
+    }
+    if (q + 1 < n && (s[q] == ':' || s[q] == '/')) {
+        r = digit_run(s, n, q + 1);
+        if (r > 0 && right_ok(s, n, q + 1 + r))
+            return q + 1 + r;
+    }
+    return right_ok(s, n, q) ? q : -1;
+}
+
+static Py_ssize_t
+core_hex(const char *s, Py_ssize_t n, Py_ssize_t p)
+{
+    /* 0x[0-9a-fA-F]+|[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64} */
+    static const Py_ssize_t sizes[3] = {32, 40, 64};
+    Py_ssize_t q;
+    int i;
+    if (n - p >= 3 && s[p] == '0' && s[p + 1] == 'x' &&
+            is_hex[(unsigned char)s[p + 2]]) {
+        q = p + 2;
+        while (q < n && is_hex[(unsigned char)s[q]])
+            q++;
+        if (right_ok(s, n, q))
+            return q;
+    }
+    for (i = 0; i < 3; i++)
+        if (n - p >= sizes[i] && all_hex(s + p, sizes[i]) &&
+                right_ok(s, n, p + sizes[i]))
+            return p + sizes[i];
+    return -1;
+}
+
+static Py_ssize_t
+core_http(const char *s, Py_ssize_t n, Py_ssize_t p)
+{
+    /* HTTP/\d(?:\.\d)? */
+    Py_ssize_t q = p + 6;
+    if (n - p < 6 || memcmp(s + p, "HTTP/", 5) != 0 || !IS_DIGIT(s[p + 5]))
+        return -1;
+    if (q + 1 < n && s[q] == '.' && IS_DIGIT(s[q + 1]) &&
+            right_ok(s, n, q + 2))
+        return q + 2;
+    return right_ok(s, n, q) ? q : -1;
+}
+
+static Py_ssize_t
+core_num(const char *s, Py_ssize_t n, Py_ssize_t p)
+{
+    /* [-+]?\d+(?:\.\d+)? */
+    Py_ssize_t q = p, r;
+    if (q < n && (s[q] == '-' || s[q] == '+'))
+        q++;
+    r = digit_run(s, n, q);
+    if (r == 0)
+        return -1;
+    q += r;
+    if (q + 1 < n && s[q] == '.') {
+        r = digit_run(s, n, q + 1);
+        if (r > 0 && right_ok(s, n, q + 1 + r))
+            return q + 1 + r;
+    }
+    return right_ok(s, n, q) ? q : -1;
+}
+
+/* The end of shape._VARIABLE's match at s[p], or -1: PATH first, then
+ * the bounded masks in masks.MASKS order (REQ, UUID, MAC, IP, HEX, HTTP,
+ * NUM). */
+static Py_ssize_t
+variable_at(const char *s, Py_ssize_t n, Py_ssize_t p)
+{
+    Py_ssize_t e;
+    unsigned char before = p > 0 ? (unsigned char)s[p - 1] : 0;
+    /* PATH: ((?<=[\s"\'(=:])|^)/[^\s"\',;)]* */
+    if (s[p] == '/' && (p == 0 || is_space[before] || before == '"' ||
+                        before == '\'' || before == '(' || before == '=' ||
+                        before == ':')) {
+        e = p + 1;
+        while (e < n && !is_space[(unsigned char)s[e]] && s[e] != '"' &&
+               s[e] != '\'' && s[e] != ',' && s[e] != ';' && s[e] != ')')
+            e++;
+        return e;
+    }
+    /* (?:(?<=[^A-Za-z0-9])|^) */
+    if (p > 0 && IS_ALNUM(before))
+        return -1;
+    if ((e = core_req(s, n, p)) >= 0 || (e = core_uuid(s, n, p)) >= 0 ||
+            (e = core_mac(s, n, p)) >= 0 || (e = core_ip(s, n, p)) >= 0 ||
+            (e = core_hex(s, n, p)) >= 0 || (e = core_http(s, n, p)) >= 0 ||
+            (e = core_num(s, n, p)) >= 0)
+        return e;
+    return -1;
+}
+
+/* shape._RUN's characters: [^\s<>=:,;()\[\]{}"'] */
+static int
+run_char(unsigned char c)
+{
+    return !is_space[c] && c != '<' && c != '>' && c != '=' && c != ':' &&
+           c != ',' && c != ';' && c != '(' && c != ')' && c != '[' &&
+           c != ']' && c != '{' && c != '}' && c != '"' && c != '\'';
+}
+
+static int
+at_wildcard(const char *s, Py_ssize_t n, Py_ssize_t p)
+{
+    return n - p >= wildcard_len &&
+           memcmp(s + p, wildcard_text, wildcard_len) == 0;
+}
+
+/*
+ * Mirrors shape.mask_token_full(token) for ASCII tokens, the three
+ * substitutions done one after the other into buffers (each at most
+ * three times as long as its input: a one-character match becomes the
+ * wildcard):
+ *   _VARIABLE.sub(WILDCARD, token)
+ *   _RUN.sub(_digit_run, masked) when it holds a digit: each run of
+ *     wildcards and word-ish characters holding a digit becomes one
+ *     wildcard;
+ *   _WILDCARDS.sub(WILDCARD, masked) when it holds two wildcards or more:
+ *     <*>(?:[^\sA-Za-z0-9<]*<*>)+ becomes one (the run between two
+ *     wildcards cannot hold '<', so its greedy reading is the match).
+ * Needs the wildcard to be '<*>' (checked by setup_shape()).
+ */
+static PyObject *
+mask_token_full(const char *s, Py_ssize_t n)
+{
+    char *a = NULL, *b = NULL;
+    Py_ssize_t p, e, na = 0, nb = 0, cap = 3 * n + 3, count;
+    int digit = 0;
+    PyObject *out = NULL;
+    a = PyMem_Malloc(cap);
+    b = PyMem_Malloc(cap);
+    if (a == NULL || b == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* _VARIABLE.sub */
+    for (p = 0; p < n;) {
+        e = variable_at(s, n, p);
+        if (e > p) {
+            memcpy(a + na, wildcard_text, wildcard_len);
+            na += wildcard_len;
+            p = e;
+        }
+        else {
+            if (IS_DIGIT(s[p]))
+                digit = 1;
+            a[na++] = s[p++];
+        }
+    }
+    /* _RUN.sub(_digit_run, ...) if _has_digit(masked) */
+    if (digit) {
+        for (p = 0; p < na;) {
+            Py_ssize_t q = p;
+            int has = 0;
+            for (;;) {
+                if (at_wildcard(a, na, q))
+                    q += wildcard_len;
+                else if (q < na && run_char((unsigned char)a[q])) {
+                    has |= IS_DIGIT(a[q]);
+                    q++;
+                }
+                else
+                    break;
+            }
+            if (q == p) {
+                b[nb++] = a[p++];
+                continue;
+            }
+            if (has) {
+                memcpy(b + nb, wildcard_text, wildcard_len);
+                nb += wildcard_len;
+            }
+            else {
+                memcpy(b + nb, a + p, q - p);
+                nb += q - p;
+            }
+            p = q;
+        }
+        memcpy(a, b, nb);
+        na = nb;
+    }
+    /* masked.count(WILDCARD) > 1: _WILDCARDS.sub */
+    count = 0;
+    for (p = 0; p < na;) {
+        if (at_wildcard(a, na, p)) {
+            count++;
+            p += wildcard_len;
+        }
+        else
+            p++;
+    }
+    if (count > 1) {
+        nb = 0;
+        for (p = 0; p < na;) {
+            Py_ssize_t q, end = -1;
+            if (at_wildcard(a, na, p)) {
+                q = p + wildcard_len;
+                for (;;) {
+                    Py_ssize_t r = q;
+                    while (r < na && a[r] != '<' && !IS_ALNUM(a[r]) &&
+                           !is_space[(unsigned char)a[r]])
+                        r++;
+                    if (!at_wildcard(a, na, r))
+                        break;
+                    q = end = r + wildcard_len;
+                }
+            }
+            if (end > 0) {
+                memcpy(b + nb, wildcard_text, wildcard_len);
+                nb += wildcard_len;
+                p = end;
+            }
+            else
+                b[nb++] = a[p++];
+        }
+        memcpy(a, b, nb);
+        na = nb;
+    }
+    out = ascii_str(a, na);
+done:
+    PyMem_Free(a);
+    PyMem_Free(b);
+    return out;
+}
+
 /*
  * Mirrors shape.mask_token(token) on ASCII str tokens: no digit and no
  * '/': the token itself; a single id or number between punctuation: that
@@ -2115,6 +2422,8 @@ mask_token(PyObject *token)
         memcpy(d + a + wildcard_len, s + b, n - b);
         return out;
     }
+    if (use_full_c)
+        return mask_token_full(s, n);
     fn = shape_get("mask_token_full");
     return fn == NULL ? NULL : PyObject_CallOneArg(fn, token);
 }
@@ -2418,6 +2727,18 @@ py_mask_token(PyObject *module, PyObject *token)
 }
 
 static PyObject *
+py_mask_token_full(PyObject *module, PyObject *token)
+{
+    if (!PyUnicode_CheckExact(token) || !PyUnicode_IS_ASCII(token) ||
+            !use_full_c) {
+        PyErr_SetString(PyExc_ValueError, "an ASCII str is needed");
+        return NULL;
+    }
+    return mask_token_full(PyUnicode_DATA(token),
+                           PyUnicode_GET_LENGTH(token));
+}
+
+static PyObject *
 py_split_location(PyObject *module, PyObject *message)
 {
     if (reader_ns == NULL) {
@@ -2447,6 +2768,9 @@ static PyMethodDef module_methods[] = {
      "shape_add_method(cls): the compiled ``add`` as a method of cls."},
     {"mask_token", py_mask_token, METH_O,
      "shape.mask_token(token), compiled (for tests)."},
+    {"mask_token_full", py_mask_token_full, METH_O,
+     "shape.mask_token_full(token) for ASCII tokens, compiled (for "
+     "tests)."},
     {"split_location", py_split_location, METH_O,
      "oslo_log.split_location(message), compiled (for tests)."},
     {"mask", py_mask, METH_O,

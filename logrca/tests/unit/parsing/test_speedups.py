@@ -528,3 +528,31 @@ def test_generated_secret_texts_masked_alike():
         got, want = _speedups.mask(text), mask(text)
         assert got == want, text
         assert (got is text) == (want is text), text
+
+
+def test_mask_token_full_alike():
+    from logrca.parsing import _speedups
+    speedups.use(True)
+    tokens = set(_generated(30000))
+    for _s, lines in real_streams():
+        for line in lines:
+            tokens.update(t for t in line.decode('utf-8', 'replace').split()
+                          if t.isascii())
+    hexes = '0123456789abcdef' * 5
+    tokens.update([
+        'HTTP/1.12', 'HTTP/1.1', 'HTTP/2', 'HTTP/1.', 'xHTTP/1.1',
+        '1.2.3.4:80x', '1.2.3.4/24', '1.2.3.4444', '1.2.3.4:', '01.2.3.4.5',
+        '0x1fg', '0x', '0x1f', 'x0x1f', '1.5a', '1.55a', '-5', 'a-5', '+-5',
+        '-x', '5.', '5.a', '/x', '=/x', 'a/x', '(/x);', '"/a b"', ':/x,y',
+        '<*><*>', '<*>-<*>', '<*>*><*>', '<*', 'a<*>1', '<*>a<*>', '<<*>>',
+        '<*> <*>', 'x=<*>,<*>', 'fa:16:3e:d5:7e:5b', 'fa:16:3e:d5:7e:5bc',
+        'fa:16:3e:d5:7e', hexes[:32], hexes[:33], hexes[:40], hexes[:41],
+        hexes[:64], hexes[:65], 'req-' + UUID, 'req-' + UUID + 'x',
+        UUID + ':' + UUID, '[' + UUID + ']', 'port-1_2', 'a1b2', '1a2b',
+        'tap1234-56', 'qvo%s' % UUID[:11], 'x=1,y=2;z=(3)', '{"a":1}', '',
+        '1', 'a', '5%', '1e5', '1.2e-5', '\x1c5', 'a\x1c5'])
+    # Non-ASCII tokens never reach the compiled mask_token_full.
+    tokens = [t for t in tokens if t.isascii()]
+    differ = [t for t in tokens
+              if _speedups.mask_token_full(t) != shape.mask_token_full(t)]
+    assert len(tokens) > 25000 and differ == []
