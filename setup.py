@@ -12,4 +12,15 @@
 
 import setuptools
 
-setuptools.setup(pbr=True)
+# The compiled accelerator of the reader and the shape miner
+# (logrca.parsing.speedups). Optional: without a C compiler the build
+# goes on and logrca uses its pure-Python code (same results). pbr's
+# setup.cfg [extension] sections cannot mark an extension optional,
+# hence it is declared here.
+SPEEDUPS = setuptools.Extension(
+    'logrca.parsing._speedups',
+    sources=['logrca/parsing/_speedups.c'],
+    optional=True,
+)
+
+setuptools.setup(pbr=True, ext_modules=[SPEEDUPS])

@@ -30,11 +30,16 @@ processes falls on both alike):
 With ``--replay-only`` it times (c) alone, which also runs against an
 older logrca (``PYTHONPATH=OLD_CHECKOUT``) for before/after comparisons.
 
+The reader and the shape miner use the compiled accelerator
+(``logrca.parsing._speedups``) when it is built; the output says which
+implementation ran (``LOGRCA_NO_SPEEDUPS=1`` or ``--no-speedups`` forces
+the pure-Python code; Drain3's path uses the same reader).
+
 Usage::
 
     .venv/bin/python tools/bench_parsing.py [--data DIR] [--lines N]
         [--every K --remainder R] [--replay | --replay-only]
-        [--output FILE.json]
+        [--no-speedups] [--output FILE.json]
 """
 
 import argparse
@@ -55,6 +60,11 @@ from drain3 import template_miner_config
 from logrca import conf as logrca_conf
 from logrca.parsing import base
 from logrca.parsing import oslo_log
+
+try:
+    from logrca.parsing import speedups
+except ImportError:  # an older logrca (--replay-only before/after runs)
+    speedups = None
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ARCHIVES = ('Nova-round_2.tar.xz', 'Cinder-round_2.tar.xz',
@@ -211,6 +221,14 @@ def bench_replay(streams, conf_file=None):
             'lines_per_second_wall': stats['lines'] / wall}
 
 
+def _implementation():
+    """Which reader and shape miner run: ``c`` or ``python``.
+
+    Also works against an older logrca without the accelerator.
+    """
+    return speedups.implementation() if speedups else 'python'
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--data', default=str(default_data()),
@@ -231,9 +249,16 @@ def main(argv=None):
                         help='Time logrca-manage replay end to end only.')
     parser.add_argument('--config-file', default=None,
                         help='logrca configuration for --replay.')
+    parser.add_argument('--no-speedups', action='store_true',
+                        help='Use the pure-Python reader and miner even '
+                             'when the compiled accelerator is built.')
     parser.add_argument('--output', default=None,
                         help='Also write the figures to this JSON file.')
     args = parser.parse_args(argv)
+    if args.no_speedups and speedups:
+        speedups.use(False)
+    impl = _implementation()
+    print('Reader and shape miner: %s' % impl, file=sys.stderr)
 
     cpu = args.cpu
     if hasattr(os, 'sched_setaffinity'):
@@ -248,11 +273,12 @@ def main(argv=None):
 
     if args.replay_only:
         rep = bench_replay(streams, args.config_file)
+        rep['implementation'] = impl
         print('(c) logrca-manage replay:   %9.0f lines/s (cpu), %.0f (wall);'
-              ' %.2f CPU s; %s anomalies; load %s' % (
+              ' %.2f CPU s; %s anomalies; load %s; %s' % (
                   rep['lines_per_second_cpu'], rep['lines_per_second_wall'],
                   rep['seconds_cpu'], rep['anomalies'],
-                  ' '.join('%.1f' % x for x in os.getloadavg())))
+                  ' '.join('%.1f' % x for x in os.getloadavg()), impl))
         if args.output:
             pathlib.Path(args.output).write_text(
                 json.dumps(rep, indent=1, sort_keys=True) + '\n')
@@ -261,8 +287,8 @@ def main(argv=None):
     conf([], project='logrca', default_config_files=[])
     result = bench(streams, conf)
     rate = result['lines_per_second']
-    print('lines: %d  records: %d  unparsed: %d' % (
-        result['lines'], result['records'], result['unparsed']))
+    print('lines: %d  records: %d  unparsed: %d  reader and shape: %s' % (
+        result['lines'], result['records'], result['unparsed'], impl))
     print('(a) RecordReader + shape:   %9.0f lines/s' % rate['logrca'])
     print('    RecordReader alone:     %9.0f lines/s' % rate['reader'])
     print('(b) RecordReader + Drain3:  %9.0f lines/s' % rate['reader_drain3'])
@@ -282,6 +308,7 @@ def main(argv=None):
                    'data': args.data, 'archives': ARCHIVES,
                    'every': args.every, 'remainder': args.remainder,
                    'timer': 'process_time',
+                   'implementation': impl,
                    'protocol': 'logrca-eval-1'})
     if args.output:
         pathlib.Path(args.output).write_text(

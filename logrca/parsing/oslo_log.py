@@ -21,6 +21,7 @@ from oslo_log import log
 
 from logrca.masking import mask
 from logrca.parsing import records
+from logrca.parsing import speedups
 
 LOG = log.getLogger(__name__)
 
@@ -215,14 +216,23 @@ class RecordReader:
         return self._header(match.groups(), lineno)
 
     def read(self, lines, lineno=0):
-        """Take raw lines in order; yield the records they complete.
+        """Take raw lines in order; return an iterator of the records.
 
         The same records as :meth:`feed` given each line in turn (numbered
         from ``lineno + 1``), at less cost per line: a line that decodes,
         fits the limit and starts a new record with an oslo.log header (most
-        lines) is handled here without further calls; any other line goes
-        through :meth:`feed`'s own steps.
+        lines) is handled without further calls; any other line goes
+        through :meth:`feed`'s own steps. With the compiled accelerator
+        (:mod:`logrca.parsing.speedups`) the common lines are handled in
+        C, with the same results. As with a generator, ``lines`` and
+        ``lineno`` counters reach :attr:`stats` when the iteration ends.
         """
+        if _accel is not None:
+            return _accel.RecordIterator(self, lines, lineno)
+        return self._read(lines, lineno)
+
+    def _read(self, lines, lineno):
+        """The pure-Python :meth:`read` (the accelerator's reference)."""
         stats = self.stats
         limit = self.max_line_length
         match_header = _HEADER_RE.match
@@ -270,6 +280,22 @@ class RecordReader:
         finally:
             stats['lines'] += counted
             stats['records'] += completed
+
+    def _line(self, line, lineno):
+        """:meth:`read`'s steps for one decoded line; its records.
+
+        The accelerator leaves the lines it does not handle (non-ASCII
+        ones among others) to this method.
+        """
+        self.stats['lines'] += 1
+        if line[-1:] == '\n':
+            line = line[:-1]
+            if line[-1:] == '\r':
+                line = line[:-1]
+        match = _HEADER_RE.match(line)
+        if match is None:
+            return self._other(line, lineno)
+        return self._header(match.groups(), lineno)
 
     def _other(self, line, lineno):
         """A decoded line without an oslo.log header at its start."""
@@ -533,3 +559,18 @@ def _json_instance(extra, context):
             if match is not None:
                 return match.group(0)
     return None
+
+
+_accel = None
+
+
+def _install(module):
+    """Use the compiled accelerator ``module`` in :meth:`RecordReader.read`
+    (None: the pure-Python code). See :mod:`logrca.parsing.speedups`."""
+    global _accel
+    if module is not None:
+        module.setup_reader(globals())
+    _accel = module
+
+
+_install(speedups.module)

@@ -21,6 +21,7 @@ from oslo_log import log
 
 from logrca.parsing import base
 from logrca.parsing import masks
+from logrca.parsing import speedups
 
 LOG = log.getLogger(__name__)
 
@@ -312,3 +313,20 @@ class ShapeParser(base.TemplateMiner):
                         for key, cid in state['shapes'].items()}
         self._messages = {}
         LOG.info('Loaded %d shape templates from %s', len(clusters), path)
+
+
+# The pure-Python ShapeParser.add (the accelerator's reference).
+_PYTHON_ADD = ShapeParser.add
+
+
+def _install(module):
+    """Use the compiled ``ShapeParser.add`` of ``module`` (None: the
+    pure-Python method). See :mod:`logrca.parsing.speedups`."""
+    if module is None:
+        ShapeParser.add = _PYTHON_ADD
+    else:
+        module.setup_shape(globals())
+        ShapeParser.add = module.shape_add_method(ShapeParser)
+
+
+_install(speedups.module)

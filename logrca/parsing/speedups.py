@@ -1,0 +1,70 @@
+# Licensed under the Apache License, Version 2.0 (the "License"); you may
+# not use this file except in compliance with the License. You may obtain
+# a copy of the License at
+#
+#      http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+# WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+# License for the specific language governing permissions and limitations
+# under the License.
+
+"""The optional compiled accelerator of the reader and the shape miner.
+
+``logrca.parsing._speedups`` (``_speedups.c``) is built when logrca is
+installed on a machine with a C compiler; it is optional, so an install
+without one works and uses the pure-Python code, which stays the
+reference: both give the same records, reader counters, templates and
+miner state (the unit tests compare them). ``RecordReader.read()`` and
+``ShapeParser.add()`` use the compiled code when it is loaded.
+
+Set ``LOGRCA_NO_SPEEDUPS=1`` in the environment to force the pure-Python
+code; :func:`use` switches at run time (tests and benchmarks).
+"""
+
+import os
+
+ENV = 'LOGRCA_NO_SPEEDUPS'
+
+
+def _import():
+    try:
+        from logrca.parsing import _speedups
+    except ImportError:
+        return None
+    return _speedups
+
+
+def _wanted():
+    return os.environ.get(ENV, '').strip() in ('', '0')
+
+
+# The compiled module in use, or None.
+module = _import() if _wanted() else None
+
+
+def implementation():
+    """``'c'`` when the compiled accelerator is in use, else ``'python'``."""
+    return 'python' if module is None else 'c'
+
+
+def available():
+    """True when the compiled accelerator can be imported."""
+    return _import() is not None
+
+
+def use(enabled):
+    """Use the compiled accelerator (if it imports) or the pure Python.
+
+    Applies to readers' ``read()`` calls and miners' ``add()`` calls made
+    from now on. Returns :func:`implementation`.
+    """
+    global module
+    module = _import() if enabled else None
+    # Imported here: both modules import this one.
+    from logrca.parsing import oslo_log
+    from logrca.parsing import shape
+    oslo_log._install(module)
+    shape._install(module)
+    return implementation()
