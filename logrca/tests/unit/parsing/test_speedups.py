@@ -32,11 +32,17 @@ from logrca import conf as logrca_conf
 from logrca.parsing import oslo_log
 from logrca.parsing import shape
 from logrca.parsing import speedups
+from logrca.tests import services
 from logrca.tests.unit.parsing import data
 
-pytestmark = pytest.mark.skipif(
-    not speedups.available(),
-    reason='logrca.parsing._speedups is not built (no C compiler?)')
+
+@pytest.fixture(autouse=True)
+def _built():
+    # tools/setup.sh builds the accelerator: under CI a missing build
+    # fails these tests instead of skipping them.
+    if not speedups.available():
+        services.unavailable('logrca.parsing._speedups is not built '
+                              '(no C compiler?)')
 
 HDR = '2018-06-26 03:21:12.936 1867 '
 UUID = 'c656c2cc-e830-4b90-b82d-ed702722de4e'
