@@ -109,7 +109,7 @@ class EnsembleDetector(base.Detector):
     def max_seen(self):
         return {m.name: dict(m.max_seen) for m in self.learned}
 
-    def calibrate(self, run_maxima, target_far):
+    def calibrate(self, run_maxima, target_far, failure_maxima=None):
         """Calibrate the union of the members for ``target_far``.
 
         The members' thresholds are chosen together, so that the ensemble
@@ -125,6 +125,10 @@ class EnsembleDetector(base.Detector):
 
         :param run_maxima: one dict per normal validation run, member name
             -> that member's ``max_seen``.
+        :param failure_maxima: optional dicts of the same form for labelled
+            failure runs of training tests: the union's budget then goes
+            to the (member, family) pairs that detect the most
+            (:func:`~logrca.detectors.learned.allocate_budget`).
         :returns: member name -> its thresholds.
         """
         if not run_maxima:
@@ -135,6 +139,9 @@ class EnsembleDetector(base.Detector):
         for member in learned:
             for family in member.crossfit_scores():
                 owner.setdefault(family, member)
+        if failure_maxima is not None:
+            return self._calibrate_labelled(run_maxima, failure_maxima,
+                                            target_far, owner)
         share = target_far / max(len(owner), 1)
         fixed = {}
         for member in learned:
@@ -164,6 +171,31 @@ class EnsembleDetector(base.Detector):
                  len(run_maxima), len(flagged),
                  {m.name: m.thresholds for m in learned})
         return {m.name: dict(m.thresholds) for m in learned}
+
+    def _calibrate_labelled(self, run_maxima, failure_maxima, target_far,
+                            owner):
+        normals = {}
+        for member in self.learned:
+            scores = member.normal_scores([r[member.name]
+                                           for r in run_maxima])
+            for family, values in scores.items():
+                if family in owner and owner[family] is not member:
+                    continue
+                normals[(member.name, family)] = values
+        failures = [{(m, f): v for m, fams in r.items()
+                     for f, v in fams.items()} for r in failure_maxima]
+        picked = learned_mod.allocate_budget(normals, failures, target_far)
+        for member in self.learned:
+            for family in member.FAMILIES:
+                member.thresholds[family] = picked.get(
+                    (member.name, family), math.inf)
+            member.training_summary['calibration'] = {
+                'runs': len(run_maxima), 'target_far': target_far,
+                'labelled_failures': len(failure_maxima), 'ensemble': True}
+        LOG.info('Calibrated the ensemble with %d labelled failures: %s',
+                 len(failure_maxima),
+                 {m.name: m.thresholds for m in self.learned})
+        return {m.name: dict(m.thresholds) for m in self.learned}
 
     def save(self, path):
         """Save every learned member under ``path/<member>``."""

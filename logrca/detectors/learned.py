@@ -554,6 +554,90 @@ def calibrate_union(runs, active, fixed, target_far):
     return picked, flagged
 
 
+def false_alarm_rate(normals, threshold):
+    """Expected share of new normal units raising at ``threshold``.
+
+    ``normals`` are the scores of ``n`` normal units (validation runs, or
+    cross-fitted training periods); ``k`` of them are above the threshold.
+    A new unit exchangeable with them is above it with probability about
+    ``(k + 1) / (n + 1)``: a threshold just above the largest of 90
+    validation runs still raises on about 1 % of new runs, which counting
+    ``k / n`` (0 here) forgets. An infinite threshold never raises.
+    """
+    if math.isinf(threshold):
+        return 0.0
+    k = sum(1 for s in normals if s > threshold)
+    return (k + 1.0) / (len(normals) + 1.0)
+
+
+def allocate_budget(normals, failures, target_far):
+    """Thresholds that detect the most labelled failures within a budget.
+
+    :param normals: family -> normal scores (cross-fitted training periods
+        for the families that have them, else the validation runs'
+        maxima).
+    :param failures: one dict per labelled failure run of TRAINING tests
+        (never of the tests being scored), family -> the run's largest
+        score.
+    :param target_far: the false-alarm budget: the families' expected
+        rates (:func:`false_alarm_rate`) add up to at most this (their sum
+        bounds the rate of the union).
+    :returns: family -> threshold (infinity: the family never raises).
+
+    Every family starts switched off. Each step lowers one family's
+    threshold to the candidate (just above one of its normal levels) with
+    the most newly detected failures per unit of added false-alarm rate,
+    among the moves that keep the sum within the budget; it stops when no
+    move detects more. A family that detects nothing the others miss at a
+    price the budget allows stays off.
+    """
+    families = list(normals)
+    cands = {}
+    for f in families:
+        levels = sorted({s for s in normals[f] if not math.isinf(s)},
+                        reverse=True)
+        cands[f] = [above(v) for v in levels]
+        if not levels:
+            # Never scored on normal logs: any score of a failure is
+            # news (at the price of one normal unit in n + 1).
+            scored = [r.get(f, -math.inf) for r in failures]
+            low = min((v for v in scored if not math.isinf(v)),
+                      default=None)
+            if low is not None:
+                cands[f] = [low - max(abs(low) * 0.01, 1e-3)]
+    hits = {f: {t: frozenset(i for i, r in enumerate(failures)
+                             if r.get(f, -math.inf) > t)
+                for t in cands[f]} for f in families}
+    rates = {f: {t: false_alarm_rate(normals[f], t) for t in cands[f]}
+             for f in families}
+    thresholds = dict.fromkeys(families, math.inf)
+    spent = dict.fromkeys(families, 0.0)
+    caught = set()
+    while True:
+        total = sum(spent.values())
+        best = None
+        for f in families:
+            for t in cands[f]:
+                if t >= thresholds[f]:
+                    continue
+                cost = rates[f][t] - spent[f]
+                if total + cost > target_far + 1e-12:
+                    continue
+                gain = len(hits[f][t] - caught)
+                if gain <= 0:
+                    continue
+                value = gain / max(cost, 1e-9)
+                if best is None or value > best[0]:
+                    best = (value, f, t)
+        if best is None:
+            break
+        _value, f, t = best
+        thresholds[f] = t
+        spent[f] = rates[f][t]
+        caught |= hits[f][t]
+    return thresholds
+
+
 class LearnedDetector(base.Detector):
     """Shared behaviour of the learned drivers.
 
@@ -756,22 +840,29 @@ class LearnedDetector(base.Detector):
                                             top - 1e-3)
         return crossfit
 
-    def calibrate(self, run_maxima, target_far):
+    def calibrate(self, run_maxima, target_far, failure_maxima=None):
         """Set thresholds for a target false-alarm rate.
 
         :param run_maxima: one ``max_seen`` dict per normal validation run
             (runs not used to fit the models).
         :param target_far: the share of normal runs allowed to raise an
             anomaly, all families together.
+        :param failure_maxima: optional ``max_seen`` dicts of labelled
+            failure runs of training tests (scores after the fault's
+            activation); with them the budget goes to the families that
+            detect the most (see :meth:`calibrate_labelled`).
         :returns: the new thresholds.
 
-        Families with cross-fitted training scores (see
-        :meth:`crossfit_scores`) get an equal share of ``target_far``
-        each (:meth:`calibrate_crossfit`). The other families are
-        calibrated on the validation runs with what is left of the budget
-        (see :func:`calibrate_union`). Families switched off are left at
-        infinity.
+        Without labelled failures: families with cross-fitted training
+        scores (see :meth:`crossfit_scores`) get an equal share of
+        ``target_far`` each (:meth:`calibrate_crossfit`). The other
+        families are calibrated on the validation runs with what is left
+        of the budget (see :func:`calibrate_union`). Families switched
+        off are left at infinity.
         """
+        if failure_maxima is not None:
+            return self.calibrate_labelled(run_maxima, failure_maxima,
+                                           target_far)
         if not run_maxima:
             raise base.DetectorError('calibration needs at least one run '
                                      'of normal logs')
@@ -793,6 +884,48 @@ class LearnedDetector(base.Detector):
         LOG.info('Calibrated %s on %d runs (%d above) and cross-fitted '
                  '%s: %s', self.name, len(run_maxima), len(flagged),
                  {f: len(v) for f, v in crossfit.items()}, self.thresholds)
+        return dict(self.thresholds)
+
+    def normal_scores(self, run_maxima):
+        """Family -> the normal scores its false-alarm rate is read from.
+
+        Cross-fitted training periods for the families that have them
+        (hundreds of periods), else the validation runs' maxima.
+        """
+        crossfit = self.crossfit_scores()
+        return {f: (list(crossfit[f]) if f in crossfit
+                    else [m.get(f, -math.inf) for m in run_maxima])
+                for f in self.FAMILIES if f not in self.disabled}
+
+    def calibrate_labelled(self, run_maxima, failure_maxima, target_far):
+        """Spend the false-alarm budget where it detects failures.
+
+        :func:`allocate_budget` over this detector's families: their
+        expected false-alarm rates (read from :meth:`normal_scores`) add
+        up to at most ``target_far``, and the thresholds detect as many of
+        the labelled failure runs (of training tests only) as that
+        allows. A family that adds no detection worth its rate stays off.
+        """
+        if not run_maxima:
+            raise base.DetectorError('calibration needs at least one run '
+                                     'of normal logs')
+        normals = self.normal_scores(run_maxima)
+        picked = allocate_budget(normals, failure_maxima, target_far)
+        for family in self.FAMILIES:
+            self.thresholds[family] = picked.get(family, math.inf)
+        expected = sum(false_alarm_rate(normals[f], t)
+                       for f, t in picked.items())
+        caught = sum(1 for r in failure_maxima
+                     if any(r.get(f, -math.inf) > t
+                            for f, t in picked.items()))
+        self.training_summary['calibration'] = {
+            'runs': len(run_maxima), 'target_far': target_far,
+            'labelled_failures': len(failure_maxima),
+            'failures_detected': caught,
+            'expected_false_alarm_rate': round(expected, 5)}
+        LOG.info('Calibrated %s with %d labelled failures (%d detected, '
+                 'expected false-alarm rate %.4f): %s', self.name,
+                 len(failure_maxima), caught, expected, self.thresholds)
         return dict(self.thresholds)
 
     @property

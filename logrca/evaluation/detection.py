@@ -22,6 +22,7 @@ would have fired. The mapping from random run ids to tests stays here.
 """
 
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -44,6 +45,9 @@ LOG = log.getLogger(__name__)
 PROTOCOL = 'logrca-eval-1'
 #: Name of the protocol's baseline, computed beside every driver.
 ERROR_RULE = 'error_rule'
+#: How thresholds are picked: with the failure runs of the training
+#: tests (``labelled``) or from normal runs alone (``normal``).
+CALIBRATIONS = ('labelled', 'normal')
 
 
 class ErrorRule(detector_base.Detector):
@@ -363,14 +367,17 @@ def build_detector(conf, driver, model=None):
 
 
 def calibrate_detector(conf, harness, detector, data, tests, miner,
-                       target_far):
+                       target_far, labelled=None):
     """Pick thresholds on the normal runs of ``tests`` (validation).
 
     Each normal run is replayed with the detector's score maxima reset
     (``reset_max()``); the per-run maxima (``max_seen``) go to
     ``calibrate(run_maxima, target_far)``, which allows ``target_far`` of
-    the runs above threshold. Returns the thresholds, or None when the
-    driver is not calibrated this way.
+    the runs above threshold. With ``labelled`` (training tests, never
+    the tests being scored), the maxima of their labelled failure runs
+    after the fault's activation go along (``failure_maxima``), so that
+    the budget is spent where it detects failures. Returns the
+    thresholds, or None when the driver is not calibrated this way.
     """
     if not (hasattr(detector, 'calibrate') and hasattr(detector, 'reset_max')
             and tests):
@@ -380,16 +387,79 @@ def calibrate_detector(conf, harness, detector, data, tests, miner,
         detector.reset_max()
         replay(conf, run, miner, [detector])
         maxima.append(dict(detector.max_seen))
-    return detector.calibrate(maxima, target_far)
+    failures = None
+    if labelled:
+        failures = failure_maxima(conf, harness, detector, data, labelled,
+                                  miner) or None
+    if failures is None:
+        return detector.calibrate(maxima, target_far)
+    return detector.calibrate(maxima, target_far, failure_maxima=failures)
+
+
+def failure_maxima(conf, harness, detector, data, tests, miner):
+    """``max_seen`` of the labelled failure runs of ``tests``.
+
+    Scores count from the fault's activation on (what the metrics count
+    as a detection); a run without a known activation counts whole.
+    Thresholds are lifted while the runs replay, so that a family raising
+    before the activation (once per period) does not hide its later
+    scores.
+    """
+    members = [m for m in getattr(detector, 'learned', None) or [detector]
+               if isinstance(getattr(m, 'thresholds', None), dict)]
+    saved = [dict(m.thresholds) for m in members]
+    for member in members:
+        member.thresholds = dict.fromkeys(member.thresholds, math.inf)
+    try:
+        return _failure_maxima(conf, harness, detector, data, tests, miner)
+    finally:
+        for member, thresholds in zip(members, saved):
+            member.thresholds = thresholds
+
+
+def _failure_maxima(conf, harness, detector, data, tests, miner):
+    found = []
+    for run_key, _label in data.runs(sorted(tests),
+                                     [dataset_mod.POSITIVE]):
+        run = harness.anonymous_run(data, run_key)
+        activation = harness.cache.activation(data, run_key.test)
+        detector.reset_max()
+        armed = activation is None
+        pipe = pipeline_mod.Pipeline(conf, miner, [detector])
+        for record in run.records():
+            if not armed and record.timestamp is not None and (
+                    record.timestamp > activation - metrics.LOG_RESOLUTION):
+                detector.reset_max()
+                armed = True
+            pipe.process(record)
+        pipe.finish()
+        if armed:
+            found.append(dict(detector.max_seen))
+    return found
+
+
+def labelled_tests(split, calibration):
+    """The training tests whose failure runs calibration may read.
+
+    ``calibration`` is ``labelled`` (the failure runs of the split's
+    training and validation tests: labels of training ids only,
+    PROTOCOL.md section 1) or ``normal`` (none: normal runs only).
+    """
+    if calibration not in CALIBRATIONS:
+        raise ValueError('calibration must be one of %s' % (CALIBRATIONS,))
+    if calibration == 'normal':
+        return None
+    return set(split.train) | set(split.validation)
 
 
 def train_detector(conf, harness, driver, data, split, miner, progress=None,
-                   target_far=0.02, time_budget=None):
+                   target_far=0.02, time_budget=None, calibration='normal'):
     """Fit ``driver`` on the normal runs of ``split.train``.
 
-    Thresholds are then calibrated on the normal runs of
-    ``split.validation`` (see :func:`calibrate_detector`). Labels are never
-    used: training and validation see normal runs only. ``time_budget``
+    Models learn from normal runs only. Thresholds are then calibrated on
+    the normal runs of ``split.validation`` (see
+    :func:`calibrate_detector`), with the labelled failure runs of the
+    training tests when ``calibration`` is ``labelled``. ``time_budget``
     (seconds) stops the drivers that train in epochs after the epoch
     that passes it.
     """
@@ -406,12 +476,12 @@ def train_detector(conf, harness, driver, data, split, miner, progress=None,
     LOG.info('Trained %s on %d test(s) in %.1f s', driver, len(split.train),
              time.monotonic() - started)
     calibrate_detector(conf, harness, detector, data, split.validation,
-                       miner, target_far)
+                       miner, target_far, labelled_tests(split, calibration))
     return detector
 
 
 def fold_detector(conf, harness, driver, data, split, miner, target_far,
-                  models_dir, time_budget=None):
+                  models_dir, time_budget=None, calibration='normal'):
     """Train ``driver`` for one split, or reuse the model kept for it.
 
     With ``models_dir``, the model of split ``fold-N`` is kept under
@@ -429,10 +499,12 @@ def fold_detector(conf, harness, driver, data, split, miner, target_far,
                  path)
         detector = build_detector(conf, driver, path)
         calibrate_detector(conf, harness, detector, data, split.validation,
-                           miner, target_far)
+                           miner, target_far,
+                           labelled_tests(split, calibration))
         return detector, path
     detector = train_detector(conf, harness, driver, data, split, miner,
-                              target_far=target_far, time_budget=time_budget)
+                              target_far=target_far, time_budget=time_budget,
+                              calibration=calibration)
     if path and detector.trainable:
         detector.save(path)
     return detector, None
@@ -454,7 +526,8 @@ def _model_info(detector):
 def evaluate(conf, driver, test_path, model=None, train_path=None,
              cv_path=None, cache_dir=None, progress=True, jobs=1,
              resamples=1000, campaigns=None, target_far=0.02, limit=None,
-             folds=None, models_dir=None, time_budget=None):
+             folds=None, models_dir=None, time_budget=None,
+             calibration='labelled'):
     """Run one evaluation and return the JSON document.
 
     Exactly one of ``cv_path`` (3-fold CV on one folder) or ``test_path``
@@ -462,8 +535,12 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
     says what is scored. ``folds`` (CV only) keeps some folds, e.g.
     ``[2]``, to run folds in parallel processes and :func:`merge` them.
     ``models_dir`` keeps (or reuses) each split's trained model (see
-    :func:`fold_detector`).
+    :func:`fold_detector`). ``calibration`` (``labelled`` or ``normal``)
+    says whether thresholds may read the failure runs of the training
+    tests (see :func:`labelled_tests`).
     """
+    labelled_tests(splits_mod.Split('check', set(), set(), set()),
+                   calibration)
     started = time.monotonic()
     cache = cache_mod.RecordCache(
         cache_dir, max_line_length=conf.agent.max_line_length)
@@ -498,7 +575,7 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
             harness.prepare(train_data, split.train | split.validation)
             detector, reused = fold_detector(
                 conf, harness, driver, train_data, split, miner, target_far,
-                models_dir, time_budget)
+                models_dir, time_budget, calibration)
         else:
             detector = build_detector(conf, driver)
             if detector.trainable:
@@ -532,6 +609,7 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
         'detectors': {k: conf.detectors[k] for k in conf.detectors},
         'bootstrap_resamples': resamples,
         'target_far': target_far,
+        'calibration': calibration,
         'limit_tests_per_campaign': limit,
         'folds': sorted(folds) if folds else None,
         'models_dir': models_dir and os.path.abspath(models_dir),

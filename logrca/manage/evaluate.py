@@ -106,6 +106,13 @@ def _add_detection(actions):
                         help='False-alarm rate allowed on the validation '
                              'runs when thresholds are calibrated (with '
                              '--train or --cv; default 0.02).')
+    parser.add_argument('--calibration', choices=['labelled', 'normal'],
+                        default='labelled',
+                        help='labelled (default): thresholds spend the '
+                             'false-alarm budget on the score families '
+                             'that detect the failure runs of the TRAINING '
+                             'tests; normal: from normal runs alone, the '
+                             'budget split evenly between families.')
     parser.add_argument('--no-progress', action='store_true',
                         help='Do not show progress bars.')
     parser.set_defaults(func=detection)
@@ -158,7 +165,8 @@ def detection(conf, args):
             jobs=args.jobs, resamples=args.bootstrap,
             campaigns=args.campaigns, target_far=args.target_far,
             limit=args.limit, folds=args.folds,
-            models_dir=args.models_dir, time_budget=args.time_budget)
+            models_dir=args.models_dir, time_budget=args.time_budget,
+            calibration=args.calibration)
     except (dataset.DatasetError, splits.SplitError,
             detector_base.DetectorError) as exc:
         print('logrca-manage evaluate detection: %s' % exc, file=sys.stderr)

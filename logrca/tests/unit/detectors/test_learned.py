@@ -460,3 +460,54 @@ def test_ensemble_calibrates_its_members_as_one_union(conf):
     both = dict(alone, deeplog=members[0].calibrate(
         [r['deeplog'] for r in runs], 0.02))
     assert len(raising(both)) == 4
+
+
+def test_false_alarm_rate_counts_the_next_normal_run():
+    normals = [float(i) for i in range(99)]
+    # Above every one of 99 normal scores: a new one exceeds it 1 time
+    # in 100, not never.
+    assert learned.false_alarm_rate(normals, 1000.0) == pytest.approx(0.01)
+    assert learned.false_alarm_rate(normals, 96.5) == pytest.approx(0.03)
+    assert learned.false_alarm_rate(normals, math.inf) == 0.0
+
+
+def test_budget_goes_to_families_that_detect_failures():
+    normals = {'a': [0.0] * 199 + [5.0], 'b': [0.0] * 199 + [5.0],
+               'c': [0.0] * 199}
+    # 'a' detects failures 0-9, 'b' only what 'a' detects, 'c' 10-11.
+    failures = ([{'a': 9.0, 'b': 9.0, 'c': 0.0}] * 10
+                + [{'a': 0.0, 'b': 0.0, 'c': 3.0}] * 2)
+    got = learned.allocate_budget(normals, failures, 0.02)
+    assert got['a'] < 9.0 and got['c'] < 3.0
+    # 'b' adds no detection: its false alarms are not worth paying for.
+    assert math.isinf(got['b'])
+    spent = sum(learned.false_alarm_rate(normals[f], t)
+                for f, t in got.items())
+    assert spent <= 0.02
+    # A budget below one family's price leaves it off.
+    got = learned.allocate_budget(normals, failures, 0.006)
+    assert math.isinf(got['c']) or math.isinf(got['a'])
+    assert learned.allocate_budget(normals, failures, 0.0) == dict.fromkeys(
+        normals, math.inf)
+
+
+def test_labelled_calibration_of_a_detector(conf):
+    det = _trained(conf, deeplog.DeepLogDetector, epochs=3)
+    runs = [_replay(conf, det, _stream(20, seed=s))[1] for s in range(5, 9)]
+    fails = [_replay(conf, det, _stream(20, seed=s, broken='error'))[1]
+             for s in (40, 41)]
+    normals = det.normal_scores(runs)
+    # One training period (the rarity model's normal units), four runs.
+    assert len(normals['rarity']) == 1 and len(normals['sequence']) == 4
+    # Rarity costs at least 1/2: over this budget, nothing is detected.
+    got = det.calibrate(runs, 0.4, failure_maxima=fails)
+    assert math.isinf(got['rarity'])
+    assert det.training_summary['calibration']['failures_detected'] == 0
+    got = det.calibrate(runs, 0.6, failure_maxima=fails)
+    summary = det.training_summary['calibration']
+    assert summary['labelled_failures'] == 2
+    assert summary['expected_false_alarm_rate'] == pytest.approx(0.5)
+    caught = [f for f in fails
+              if any(f.get(k, -math.inf) > t for k, t in got.items())]
+    assert len(caught) == summary['failures_detected'] == 2
+    assert got['rarity'] < min(f['rarity'] for f in fails)

@@ -188,8 +188,9 @@ class Trainable(Spy):
             self.fitted = [tuple(x) for x in json.load(f)['fitted']]
         self.loaded = path
 
-    def calibrate(self, run_maxima, target_far):
+    def calibrate(self, run_maxima, target_far, failure_maxima=None):
         self.calibrated = (run_maxima, target_far)
+        self.failures = failure_maxima
         self.thresholds = {'score': max(m['score'] for m in run_maxima)}
         return self.thresholds
 
@@ -218,6 +219,34 @@ def test_training_sees_normal_runs_of_training_tests_only(
     assert got.sources == {0}
     # Validation is test 2's normal round 2, which has one ERROR line.
     assert got.calibrated == ([{'score': 1}], 0.02)
+    # Normal calibration (the default here) reads no failure run.
+    assert got.failures is None
+
+
+def test_labelled_calibration_reads_training_failures_after_activation(
+        folder, harness, monkeypatch):
+    data = dataset.Dataset(folder)
+    made = []
+
+    def load(conf, name):
+        made.append(Trainable(conf))
+        return made[-1]
+
+    monkeypatch.setattr(detection.pipeline_mod, 'load_detector', load)
+    split = splits.Split('t', {dataset.TestKey('Nova', 1),
+                               dataset.TestKey('Nova', 3)},
+                         {dataset.TestKey('Nova', 2)},
+                         {dataset.TestKey('Nova', 5)}).check()
+    got = detection.train_detector(harness.conf, harness, 'x', data, split,
+                                   None, calibration='labelled')
+    # The failure runs of tests 1, 2 and 3 (training and validation; not
+    # test 5, being scored), scores counted from the activation on: test
+    # 2's only ERROR comes before it, test 3 is silent.
+    assert got.failures == [{'score': 1}, {'score': 0}, {'score': 0}]
+    # The normal runs still set the false-alarm side.
+    assert got.calibrated == ([{'score': 1}], 0.02)
+    with pytest.raises(ValueError):
+        detection.labelled_tests(split, 'everything')
 
 
 def test_cv_keeps_fold_models_and_reuses_them(folder, tmp_path,
