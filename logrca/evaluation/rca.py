@@ -350,12 +350,14 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
              docs=None, queries=None, cache_dir=None, kb_dir=None,
              progress=True, resamples=1000, campaigns=None,
              max_anomalies=MAX_ANOMALIES, limit=None, folds=None,
-             detector_models=None):
+             detector_models=None, calibration='labelled'):
     """Run one RCA evaluation and return the JSON document.
 
     :param detector: detector driver name (e.g. ``baseline``); trained on
         the training split's normal runs when trainable.
     :param detector_model: a trained detector artifact folder instead.
+    :param calibration: how the detector's thresholds are picked
+        (:func:`~logrca.evaluation.detection.labelled_tests`).
     :param limit: score at most this many positive runs per split (for
         quick checks; the figures then say so).
     :param folds: with ``cv_path``, score only these folds (1-3), e.g. to
@@ -405,7 +407,7 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
         else:
             det, _reused = detection.fold_detector(
                 conf, harness, detector, train_data, split, miner, 0.02,
-                detector_models)
+                detector_models, calibration=calibration)
         driver = build_driver(conf, driver_name, kb)
         # Indexes are built once, as a conductor does when it starts, not
         # inside the first explanation's latency.
@@ -477,6 +479,7 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
         'choice': 'most confident explanation of the run',
         'session_window': conf.agent.session_window,
         'detectors': {k: conf.detectors[k] for k in conf.detectors},
+        'calibration': calibration,
         'bootstrap_resamples': resamples}
     doc['machine'] = detection.machine()
     doc['seconds'] = round(time.monotonic() - started, 1)

@@ -79,6 +79,11 @@ def add_evaluate_parser(actions):
                              'for each split under DIR/<split> (e.g. '
                              'fold-1), or reuse the one there; the folder '
                              'of "evaluate detection --models" serves.')
+    parser.add_argument('--calibration', choices=['labelled', 'normal'],
+                        default='labelled',
+                        help='How the --detector\'s thresholds are picked '
+                             '(as in "evaluate detection"; default '
+                             'labelled).')
     parser.add_argument('--train', metavar='PATH',
                         help='Folder of training tests.')
     parser.add_argument('--test', metavar='PATH',
@@ -193,7 +198,8 @@ def run_evaluate(conf, args):
             cache_dir=args.cache_dir, kb_dir=args.kb_cache,
             progress=not args.no_progress, resamples=args.bootstrap,
             campaigns=args.campaigns, limit=args.limit, folds=args.folds,
-            detector_models=args.detector_models)
+            detector_models=args.detector_models,
+            calibration=args.calibration)
     except (dataset.DatasetError, splits.SplitError,
             detector_base.DetectorError, rca_base.RCAError) as exc:
         print('logrca-manage evaluate rca: %s' % exc, file=sys.stderr)
