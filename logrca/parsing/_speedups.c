@@ -13,8 +13,9 @@
  */
 
 /*
- * Optional accelerator of logrca.parsing.oslo_log.RecordReader.read() and
- * logrca.parsing.shape.ShapeParser.add().
+ * Optional accelerator of logrca.parsing.oslo_log.RecordReader.read(),
+ * logrca.parsing.shape.ShapeParser.add() and
+ * logrca.agent.sessions.Sessionizer.add().
  *
  * The pure-Python code stays the reference: everything here mirrors a
  * Python function (named in the comments) and gives the same results, the
@@ -2713,6 +2714,420 @@ shape_add_method(PyObject *module, PyObject *cls)
 }
 
 /* ---------------------------------------------------------------------
+ * Sessionizer: logrca.agent.sessions.Sessionizer.add()
+ *
+ * The per-record step of the sessionizer, statement by statement as the
+ * Python method (the reference, kept as sessions._PYTHON_ADD): the same
+ * sessions in the same order, the same updates of each session, the same
+ * heap entries and _now. New sessions are opened by calling back
+ * Sessionizer._session(); out-of-order records push their heap entry
+ * with the module's heapq.heappush (looked up when needed, as Python
+ * does). Session fields are read and written through their slots when
+ * Session has plain object slots and the object is exactly a Session,
+ * else with getattr/setattr.
+ * --------------------------------------------------------------------- */
+
+#define N_SFIELDS 8
+enum { S_KEY, S_RECORDS, S_COUNT, S_FIRST_TS, S_LAST_TS, S_STREAMS,
+       S_ERRORS, S_SEQ };
+static const char *sfield_names[N_SFIELDS] = {
+    "key", "records", "count", "first_ts", "last_ts", "streams", "errors",
+    "seq"
+};
+static PyObject *sfield_strs[N_SFIELDS];
+static Py_ssize_t sfield_offsets[N_SFIELDS];
+static PyTypeObject *session_type = NULL;
+static int session_slots = 0;
+
+/* sessions' globals dict, given by setup_sessions(); its REQUEST,
+ * INSTANCE and WINDOW constants, read once there. */
+static PyObject *sessions_ns = NULL;
+static PyObject *k_request = NULL, *k_instance = NULL, *k_window = NULL;
+static PyObject *ss_now, *ss_open, *ss_window, *ss_due, *ss_session;
+static PyObject *ss_append, *ss_add, *ss_get, *ss_heappush, *ss_heapq;
+static PyObject *ss_error_levels, *ss_one;
+
+static PyObject *
+setup_sessions(PyObject *module, PyObject *args)
+{
+    PyObject *ns, *type, *req, *inst, *win;
+    int i, ok = 1;
+    if (!PyArg_ParseTuple(args, "O!:setup_sessions", &PyDict_Type, &ns))
+        return NULL;
+    type = PyDict_GetItemString(ns, "Session");
+    req = PyDict_GetItemString(ns, "REQUEST");
+    inst = PyDict_GetItemString(ns, "INSTANCE");
+    win = PyDict_GetItemString(ns, "WINDOW");
+    if (type == NULL || !PyType_Check(type) || req == NULL ||
+            inst == NULL || win == NULL) {
+        PyErr_SetString(PyExc_ValueError, "not the sessions module");
+        return NULL;
+    }
+    for (i = 0; ok && i < N_SFIELDS; i++) {
+        PyObject *descr = PyObject_GetAttr(type, sfield_strs[i]);
+        if (descr == NULL) {
+            PyErr_Clear();
+            ok = 0;
+            break;
+        }
+        ok = (Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+              ((PyMemberDescrObject *)descr)->d_member->type ==
+              T_OBJECT_EX);
+        if (ok)
+            sfield_offsets[i] =
+                ((PyMemberDescrObject *)descr)->d_member->offset;
+        Py_DECREF(descr);
+    }
+    Py_INCREF(ns);
+    Py_XSETREF(sessions_ns, ns);
+    Py_INCREF(type);
+    Py_XSETREF(session_type, (PyTypeObject *)type);
+    session_slots = ok;
+    Py_INCREF(req);
+    Py_XSETREF(k_request, req);
+    Py_INCREF(inst);
+    Py_XSETREF(k_instance, inst);
+    Py_INCREF(win);
+    Py_XSETREF(k_window, win);
+    return PyBool_FromLong(session_slots);
+}
+
+/* The slot of field f of a Session (borrowed; NULL when unset). */
+#define SSLOT(s, f) (*(PyObject **)((char *)(s) + sfield_offsets[f]))
+
+/* getattr(session, field) as a new reference. */
+static PyObject *
+sess_get(PyObject *s, int f)
+{
+    if (session_slots && Py_TYPE(s) == session_type) {
+        PyObject *v = SSLOT(s, f);
+        if (v != NULL) {
+            Py_INCREF(v);
+            return v;
+        }
+    }
+    return PyObject_GetAttr(s, sfield_strs[f]);
+}
+
+/* setattr(session, field, value); steals value (NULL: an error). */
+static int
+sess_set(PyObject *s, int f, PyObject *value)
+{
+    int rc;
+    if (value == NULL)
+        return -1;
+    if (session_slots && Py_TYPE(s) == session_type) {
+        Py_XSETREF(SSLOT(s, f), value);
+        return 0;
+    }
+    rc = PyObject_SetAttr(s, sfield_strs[f], value);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* sessions.append(self._open.get(key) or self._session(key, ts));
+ * steals key (NULL: an error). */
+static int
+session_for(PyObject *self, PyObject *open, PyObject *key, PyObject *ts,
+            PyObject *sessions)
+{
+    PyObject *s;
+    int t, rc = -1;
+    if (key == NULL)
+        return -1;
+    if (PyDict_CheckExact(open)) {
+        s = PyDict_GetItemWithError(open, key);
+        if (s == NULL && PyErr_Occurred())
+            goto done;
+        s = s != NULL ? s : Py_None;
+        Py_INCREF(s);
+    }
+    else {
+        s = PyObject_CallMethodOneArg(open, ss_get, key);
+        if (s == NULL)
+            goto done;
+    }
+    t = PyObject_IsTrue(s);
+    if (t < 0) {
+        Py_DECREF(s);
+        goto done;
+    }
+    if (!t) {
+        Py_DECREF(s);
+        s = PyObject_CallMethodObjArgs(self, ss_session, key, ts, NULL);
+        if (s == NULL)
+            goto done;
+    }
+    rc = PyList_Append(sessions, s);
+    Py_DECREF(s);
+done:
+    Py_DECREF(key);
+    return rc;
+}
+
+/* The loop body of Sessionizer.add() for one session. */
+static int
+session_update(PyObject *self, PyObject *s, PyObject *record, PyObject *ts,
+               PyObject *stream, PyObject *window, int level_error)
+{
+    PyObject *v, *r;
+    int t;
+    /* session.records.append(record) */
+    v = sess_get(s, S_RECORDS);
+    if (v == NULL)
+        return -1;
+    r = PyObject_CallMethodOneArg(v, ss_append, record);
+    Py_DECREF(v);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    /* session.count += 1 */
+    v = sess_get(s, S_COUNT);
+    if (v == NULL)
+        return -1;
+    r = PyNumber_InPlaceAdd(v, ss_one);
+    Py_DECREF(v);
+    if (sess_set(s, S_COUNT, r) < 0)
+        return -1;
+    if (ts != Py_None) {
+        PyObject *last = sess_get(s, S_LAST_TS);
+        if (last == NULL)
+            return -1;
+        if (last == Py_None) {
+            Py_DECREF(last);
+            Py_INCREF(ts);
+            if (sess_set(s, S_FIRST_TS, ts) < 0)
+                return -1;
+        }
+        else {
+            t = PyObject_RichCompareBool(ts, last, Py_LT);
+            Py_DECREF(last);
+            if (t < 0)
+                return -1;
+            if (t) {
+                /* and session.key[0] != WINDOW: out of log-time order,
+                 * heapq.heappush(self._due,
+                 *                (ts + window, session.seq, session)) */
+                PyObject *key, *k0, *heapq, *push, *due, *deadline, *seq;
+                PyObject *entry;
+                key = sess_get(s, S_KEY);
+                if (key == NULL)
+                    return -1;
+                k0 = PySequence_GetItem(key, 0);
+                Py_DECREF(key);
+                if (k0 == NULL)
+                    return -1;
+                t = PyObject_RichCompareBool(k0, k_window, Py_NE);
+                Py_DECREF(k0);
+                if (t < 0)
+                    return -1;
+                if (t) {
+                    heapq = PyDict_GetItemWithError(sessions_ns, ss_heapq);
+                    if (heapq == NULL) {
+                        if (!PyErr_Occurred())
+                            PyErr_SetString(PyExc_NameError,
+                                            "name 'heapq' is not defined");
+                        return -1;
+                    }
+                    push = PyObject_GetAttr(heapq, ss_heappush);
+                    if (push == NULL)
+                        return -1;
+                    due = PyObject_GetAttr(self, ss_due);
+                    deadline = due ? PyNumber_Add(ts, window) : NULL;
+                    seq = deadline ? sess_get(s, S_SEQ) : NULL;
+                    entry = seq ? PyTuple_Pack(3, deadline, seq, s) : NULL;
+                    r = entry ? PyObject_CallFunctionObjArgs(push, due, entry,
+                                                             NULL) : NULL;
+                    Py_DECREF(push);
+                    Py_XDECREF(due);
+                    Py_XDECREF(deadline);
+                    Py_XDECREF(seq);
+                    Py_XDECREF(entry);
+                    if (r == NULL)
+                        return -1;
+                    Py_DECREF(r);
+                }
+            }
+        }
+        Py_INCREF(ts);
+        if (sess_set(s, S_LAST_TS, ts) < 0)
+            return -1;
+    }
+    /* session.streams.add(stream) */
+    v = sess_get(s, S_STREAMS);
+    if (v == NULL)
+        return -1;
+    if (PySet_CheckExact(v))
+        t = PySet_Add(v, stream);
+    else {
+        r = PyObject_CallMethodOneArg(v, ss_add, stream);
+        t = r == NULL ? -1 : 0;
+        Py_XDECREF(r);
+    }
+    Py_DECREF(v);
+    if (t < 0)
+        return -1;
+    if (level_error) {
+        /* session.errors += 1 */
+        v = sess_get(s, S_ERRORS);
+        if (v == NULL)
+            return -1;
+        r = PyNumber_InPlaceAdd(v, ss_one);
+        Py_DECREF(v);
+        if (sess_set(s, S_ERRORS, r) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+session_add(PyObject *self, PyObject *record)
+{
+    PyObject *ts = NULL, *now = NULL, *open = NULL, *level = NULL;
+    PyObject *stream = NULL, *sessions = NULL, *rid = NULL, *iid = NULL;
+    PyObject *window = NULL, *start = NULL, *levels, *when, *q;
+    PyObject *res = NULL;
+    Py_ssize_t i;
+    int t, level_error;
+
+    if (sessions_ns == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_sessions() not called");
+        return NULL;
+    }
+    /* if ts is not None and (self._now is None or ts > self._now):
+     *     self._now = ts */
+    ts = rec_get(record, F_TIMESTAMP);
+    if (ts == NULL)
+        goto done;
+    if (ts != Py_None) {
+        now = PyObject_GetAttr(self, ss_now);
+        if (now == NULL)
+            goto done;
+        t = now == Py_None ? 1 : PyObject_RichCompareBool(ts, now, Py_GT);
+        if (t < 0 || (t && PyObject_SetAttr(self, ss_now, ts) < 0))
+            goto done;
+    }
+    open = PyObject_GetAttr(self, ss_open);
+    if (open == NULL)
+        goto done;
+    /* level_error = record.level in _ERROR_LEVELS */
+    levels = PyDict_GetItemWithError(sessions_ns, ss_error_levels);
+    if (levels == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_NameError,
+                            "name '_ERROR_LEVELS' is not defined");
+        goto done;
+    }
+    Py_INCREF(levels);
+    level = rec_get(record, F_LEVEL);
+    level_error = level == NULL ? -1 : PySequence_Contains(levels, level);
+    Py_DECREF(levels);
+    if (level_error < 0)
+        goto done;
+    stream = rec_get(record, F_STREAM);
+    if (stream == NULL)
+        goto done;
+    sessions = PyList_New(0);
+    if (sessions == NULL)
+        goto done;
+    /* rid = record.global_request_id or record.request_id */
+    rid = rec_get(record, F_GLOBAL_REQUEST_ID);
+    if (rid == NULL || (t = PyObject_IsTrue(rid)) < 0)
+        goto done;
+    if (!t) {
+        Py_SETREF(rid, rec_get(record, F_REQUEST_ID));
+        if (rid == NULL || (t = PyObject_IsTrue(rid)) < 0)
+            goto done;
+    }
+    if (t) {
+        if (session_for(self, open, PyTuple_Pack(2, k_request, rid), ts,
+                        sessions) < 0)
+            goto done;
+    }
+    /* if record.instance_id: */
+    iid = rec_get(record, F_INSTANCE_ID);
+    if (iid == NULL || (t = PyObject_IsTrue(iid)) < 0)
+        goto done;
+    if (t) {
+        /* (read again, as the Python code does) */
+        Py_SETREF(iid, rec_get(record, F_INSTANCE_ID));
+        if (iid == NULL || session_for(self, open,
+                                       PyTuple_Pack(2, k_instance, iid), ts,
+                                       sessions) < 0)
+            goto done;
+    }
+    /* when = ts if ts is not None else self._now */
+    if (ts != Py_None)
+        when = ts;
+    else {
+        Py_XSETREF(now, PyObject_GetAttr(self, ss_now));
+        if (now == NULL)
+            goto done;
+        when = now;
+    }
+    window = PyObject_GetAttr(self, ss_window);
+    if (window == NULL)
+        goto done;
+    /* int(when // window) * window if when is not None else 0 */
+    if (when == Py_None)
+        start = PyLong_FromLong(0);
+    else {
+        q = PyNumber_FloorDivide(when, window);
+        if (q == NULL)
+            goto done;
+        Py_SETREF(q, PyNumber_Long(q));
+        if (q == NULL)
+            goto done;
+        start = PyNumber_Multiply(q, window);
+        Py_DECREF(q);
+    }
+    if (start == NULL || session_for(self, open,
+                                     PyTuple_Pack(3, k_window, stream, start),
+                                     ts, sessions) < 0)
+        goto done;
+    for (i = 0; i < PyList_GET_SIZE(sessions); i++) {
+        if (session_update(self, PyList_GET_ITEM(sessions, i), record, ts,
+                           stream, window, level_error) < 0)
+            goto done;
+    }
+    res = sessions;
+    sessions = NULL;
+done:
+    Py_XDECREF(ts);
+    Py_XDECREF(now);
+    Py_XDECREF(open);
+    Py_XDECREF(level);
+    Py_XDECREF(stream);
+    Py_XDECREF(sessions);
+    Py_XDECREF(rid);
+    Py_XDECREF(iid);
+    Py_XDECREF(window);
+    Py_XDECREF(start);
+    return res;
+}
+
+static PyMethodDef session_add_def = {
+    "add", (PyCFunction)session_add, METH_O,
+    "Add a record; return the sessions it now belongs to.\n\n"
+    "The compiled Sessionizer.add (logrca.parsing._speedups): the same\n"
+    "sessions and sessionizer state as the pure-Python method."
+};
+
+static PyObject *
+session_add_method(PyObject *module, PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "a class is needed");
+        return NULL;
+    }
+    if (sessions_ns == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_sessions() not called");
+        return NULL;
+    }
+    return PyDescr_NewMethod((PyTypeObject *)cls, &session_add_def);
+}
+
+/* ---------------------------------------------------------------------
  * Module
  * --------------------------------------------------------------------- */
 
@@ -2766,6 +3181,12 @@ static PyMethodDef module_methods[] = {
      "setup_shape(shape_globals): where the miner's helpers are."},
     {"shape_add_method", shape_add_method, METH_O,
      "shape_add_method(cls): the compiled ``add`` as a method of cls."},
+    {"setup_sessions", setup_sessions, METH_VARARGS,
+     "setup_sessions(sessions_globals): where Session and the session\n"
+     "kinds are; True when sessions are updated slot by slot."},
+    {"session_add_method", session_add_method, METH_O,
+     "session_add_method(cls): the compiled ``add`` as a method of cls\n"
+     "(logrca.agent.sessions.Sessionizer)."},
     {"mask_token", py_mask_token, METH_O,
      "shape.mask_token(token), compiled (for tests)."},
     {"mask_token_full", py_mask_token_full, METH_O,
@@ -2828,6 +3249,21 @@ PyInit__speedups(void)
     INTERN(s_template, "template")
     INTERN(s_space, " ")
     INTERN(s_debug, "DEBUG")
+    INTERN(ss_now, "_now")
+    INTERN(ss_open, "_open")
+    INTERN(ss_window, "window")
+    INTERN(ss_due, "_due")
+    INTERN(ss_session, "_session")
+    INTERN(ss_append, "append")
+    INTERN(ss_add, "add")
+    INTERN(ss_get, "get")
+    INTERN(ss_heappush, "heappush")
+    INTERN(ss_heapq, "heapq")
+    INTERN(ss_error_levels, "_ERROR_LEVELS")
+    if ((ss_one = PyLong_FromLong(1)) == NULL)
+        return NULL;
+    for (i = 0; i < N_SFIELDS; i++)
+        INTERN(sfield_strs[i], sfield_names[i])
     for (i = 0; i < N_FIELDS; i++)
         INTERN(field_strs[i], field_names[i])
     for (i = 0; i < N_LEVELS; i++) {
