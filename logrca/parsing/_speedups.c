@@ -14,8 +14,9 @@
 
 /*
  * Optional accelerator of logrca.parsing.oslo_log.RecordReader.read(),
- * logrca.parsing.shape.ShapeParser.add() and
- * logrca.agent.sessions.Sessionizer.add().
+ * logrca.parsing.shape.ShapeParser.add(),
+ * logrca.agent.sessions.Sessionizer.add() and (its common case)
+ * logrca.detectors.baseline.BaselineDetector.observe().
  *
  * The pure-Python code stays the reference: everything here mirrors a
  * Python function (named in the comments) and gives the same results, the
@@ -3128,6 +3129,136 @@ session_add_method(PyObject *module, PyObject *cls)
 }
 
 /* ---------------------------------------------------------------------
+ * Baseline detector: logrca.detectors.baseline.BaselineDetector.observe()
+ *
+ * Only the common case is done here: a record whose template was seen
+ * before (or which has none) and whose level is not an error level,
+ * which the Python method answers with an empty list and no change of
+ * state. Anything else (a new template, an error record, a
+ * _seen_templates that is not a set) goes to the pure-Python method
+ * (baseline._PYTHON_OBSERVE), which then does all of its steps: none of
+ * them was done here.
+ * --------------------------------------------------------------------- */
+
+static PyObject *baseline_ns = NULL;
+static PyObject *bs_seen, *bs_python_observe;
+
+static PyObject *
+setup_baseline(PyObject *module, PyObject *args)
+{
+    PyObject *ns;
+    if (!PyArg_ParseTuple(args, "O!:setup_baseline", &PyDict_Type, &ns))
+        return NULL;
+    if (PyDict_GetItemString(ns, "_PYTHON_OBSERVE") == NULL ||
+            PyDict_GetItemString(ns, "_ERROR_LEVELS") == NULL) {
+        PyErr_SetString(PyExc_ValueError, "not the baseline module");
+        return NULL;
+    }
+    Py_INCREF(ns);
+    Py_XSETREF(baseline_ns, ns);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+baseline_get(PyObject *name)
+{
+    PyObject *v = PyDict_GetItemWithError(baseline_ns, name);
+    if (v == NULL && !PyErr_Occurred())
+        PyErr_Format(PyExc_NameError, "name %R is not defined", name);
+    return v;
+}
+
+static PyObject *
+baseline_observe(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *record, *sessions, *tid = NULL, *seen = NULL, *level = NULL;
+    PyObject *levels, *python, *res = NULL;
+    int t, quiet = 0;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "observe() takes a record and its sessions");
+        return NULL;
+    }
+    if (baseline_ns == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_baseline() not called");
+        return NULL;
+    }
+    record = args[0];
+    sessions = args[1];
+    tid = rec_get(record, F_TEMPLATE_ID);
+    if (tid == NULL)
+        goto done;
+    if (tid != Py_None) {
+        /* template_id in self._seen_templates: no new template */
+        seen = PyObject_GetAttr(self, bs_seen);
+        if (seen == NULL)
+            goto done;
+        if (!PySet_CheckExact(seen))
+            goto answer;
+        t = PySet_Contains(seen, tid);
+        if (t < 0)
+            goto done;
+        if (!t)
+            goto answer;
+    }
+    /* if not sessions: return [] */
+    t = PyObject_IsTrue(sessions);
+    if (t < 0)
+        goto done;
+    if (!t) {
+        quiet = 1;
+        goto answer;
+    }
+    /* level in _ERROR_LEVELS goes to Python; any other level, with no
+     * new template, returns [] */
+    level = rec_get(record, F_LEVEL);
+    levels = level != NULL ? baseline_get(ss_error_levels) : NULL;
+    if (levels == NULL)
+        goto done;
+    t = PySequence_Contains(levels, level);
+    if (t < 0)
+        goto done;
+    quiet = !t;
+answer:
+    if (quiet)
+        res = PyList_New(0);
+    else {
+        python = baseline_get(bs_python_observe);
+        if (python != NULL) {
+            PyObject *call[3] = {self, record, sessions};
+            res = PyObject_Vectorcall(python, call, 3, NULL);
+        }
+    }
+done:
+    Py_XDECREF(tid);
+    Py_XDECREF(seen);
+    Py_XDECREF(level);
+    return res;
+}
+
+static PyMethodDef baseline_observe_def = {
+    "observe", (PyCFunction)(void (*)(void))baseline_observe, METH_FASTCALL,
+    "Score one record (see logrca.detectors.base.Detector.observe).\n\n"
+    "The compiled BaselineDetector.observe (logrca.parsing._speedups): the\n"
+    "records it answers alone get the empty list the Python method gives;\n"
+    "the others go to the Python method."
+};
+
+static PyObject *
+baseline_observe_method(PyObject *module, PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "a class is needed");
+        return NULL;
+    }
+    if (baseline_ns == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_baseline() not called");
+        return NULL;
+    }
+    return PyDescr_NewMethod((PyTypeObject *)cls, &baseline_observe_def);
+}
+
+/* ---------------------------------------------------------------------
  * Module
  * --------------------------------------------------------------------- */
 
@@ -3187,6 +3318,12 @@ static PyMethodDef module_methods[] = {
     {"session_add_method", session_add_method, METH_O,
      "session_add_method(cls): the compiled ``add`` as a method of cls\n"
      "(logrca.agent.sessions.Sessionizer)."},
+    {"setup_baseline", setup_baseline, METH_VARARGS,
+     "setup_baseline(baseline_globals): where the baseline detector's\n"
+     "Python observe and error levels are."},
+    {"baseline_observe_method", baseline_observe_method, METH_O,
+     "baseline_observe_method(cls): the compiled ``observe`` as a method\n"
+     "of cls (logrca.detectors.baseline.BaselineDetector)."},
     {"mask_token", py_mask_token, METH_O,
      "shape.mask_token(token), compiled (for tests)."},
     {"mask_token_full", py_mask_token_full, METH_O,
@@ -3260,6 +3397,8 @@ PyInit__speedups(void)
     INTERN(ss_heappush, "heappush")
     INTERN(ss_heapq, "heapq")
     INTERN(ss_error_levels, "_ERROR_LEVELS")
+    INTERN(bs_seen, "_seen_templates")
+    INTERN(bs_python_observe, "_PYTHON_OBSERVE")
     if ((ss_one = PyLong_FromLong(1)) == NULL)
         return NULL;
     for (i = 0; i < N_SFIELDS; i++)

@@ -17,9 +17,10 @@ installed on a machine with a C compiler; it is optional, so an install
 without one works and uses the pure-Python code, which stays the
 reference: both give the same records, reader counters, templates and
 miner state, and the same sessions (the unit tests compare them).
-``RecordReader.read()``, ``ShapeParser.add()`` and
-``logrca.agent.sessions.Sessionizer.add()`` use the compiled code when it
-is loaded.
+``RecordReader.read()``, ``ShapeParser.add()``,
+``logrca.agent.sessions.Sessionizer.add()`` and (for records of known
+templates below ERROR) ``logrca.detectors.baseline.BaselineDetector.observe()``
+use the compiled code when it is loaded.
 
 Set ``LOGRCA_NO_SPEEDUPS=1`` in the environment to force the pure-Python
 code; :func:`use` switches at run time (tests and benchmarks).
@@ -54,7 +55,8 @@ def register(install):
     """Call ``install(module)`` now and whenever :func:`use` switches.
 
     For modules outside :mod:`logrca.parsing` that the accelerator speeds
-    up (the sessionizer), so that this module imports none of them.
+    up (the sessionizer, the baseline detector), so that this module
+    imports none of them.
     """
     _installers.append(install)
     install(module)
@@ -73,8 +75,9 @@ def available():
 def use(enabled):
     """Use the compiled accelerator (if it imports) or the pure Python.
 
-    Applies to readers' ``read()`` calls, miners' ``add()`` calls and
-    sessionizers' ``add()`` calls made from now on. Returns
+    Applies to readers' ``read()`` calls, miners' ``add()`` calls,
+    sessionizers' ``add()`` calls and baseline detectors' ``observe()``
+    calls made from now on. Returns
     :func:`implementation`.
     """
     global module

@@ -10,14 +10,14 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The compiled accelerator against the pure-Python reader, miner and
-sessionizer.
+"""The compiled accelerator against the pure-Python reader, miner,
+sessionizer and baseline detector.
 
 Every test runs the same input through both implementations and fails
 when they disagree in any way: records (every field, and its type),
 reader counters and state, exceptions, templates, parameters, the
-miner's caches and clusters, and the sessions with the sessionizer's
-state.
+miner's caches and clusters, the sessions with the sessionizer's state,
+and the baseline detector's anomalies and state.
 """
 
 import dataclasses
@@ -32,6 +32,7 @@ from oslo_log import formatters
 
 from logrca import conf as logrca_conf
 from logrca.agent import sessions as sessions_mod
+from logrca.detectors import baseline as baseline_mod
 from logrca.parsing import oslo_log
 from logrca.parsing import records as records_mod
 from logrca.parsing import shape
@@ -568,7 +569,7 @@ def test_mask_token_full_alike():
     assert len(tokens) > 25000 and differ == []
 
 
-# -- sessionizer -------------------------------------------------------------
+# -- sessionizer -----------------------------------------------------------
 
 
 def _session_state(session):
@@ -688,3 +689,88 @@ def test_duck_typed_records_and_subclassed_sessions_alike(monkeypatch):
     monkeypatch.setattr(sessions_mod, 'Session', Bigger)
     assert_same_sessions(ducks, window=4, expire_every=1)
     assert_same_sessions(_real_records()[:500], window=60, expire_every=7)
+
+
+# -- baseline detector -----------------------------------------------------
+
+
+def _observe_all(impl, records, window=300, alarm=True, burst=2):
+    """What a baseline detector answers for each record (with the
+    sessions the pure-Python sessionizer gives) and its state after."""
+    speedups.use(False)
+    sessionizer = sessions_mod.Sessionizer(window)
+    homes = [sessionizer.add(r) for r in records]
+    speedups.use(impl == 'c')
+    conf = _conf()
+    conf.set_override('error_burst_count', burst, 'detectors')
+    conf.set_override('new_template_alarm', alarm, 'detectors')
+    detector = baseline_mod.BaselineDetector(conf)
+    out = []
+    for i, (record, sessions) in enumerate(zip(records, homes)):
+        # Some records are observed without sessions.
+        got = detector.observe(record, sessions if i % 37 else [])
+        assert type(got) is list
+        out.append([a.to_dict() for a in got])
+    for sessions in homes:
+        for session in sessions:
+            out.append(repr(sorted(session.state.items())))
+    out.append(sorted(detector._seen_templates))
+    return out
+
+
+def test_switch_baseline():
+    assert speedups.use(True) == 'c'
+    assert (baseline_mod.BaselineDetector.observe
+            is not baseline_mod._PYTHON_OBSERVE)
+    assert speedups.use(False) == 'python'
+    assert (baseline_mod.BaselineDetector.observe
+            is baseline_mod._PYTHON_OBSERVE)
+
+
+def test_real_records_observed_alike():
+    records = _real_records()
+    miner = shape.ShapeParser(_conf())
+    for i, record in enumerate(records):
+        if i % 53:  # a few records without a template
+            (record.template_id, record.template,
+             record.params) = miner.add(record.message)
+        if i % 41 == 0:
+            record.level = ('ERROR', 'CRITICAL', 'WARNING', None)[i % 4]
+    for alarm, burst in ((True, 2), (False, 1), (True, 50)):
+        python = _observe_all('python', records, alarm=alarm, burst=burst)
+        c = _observe_all('c', records, alarm=alarm, burst=burst)
+        assert c == python
+        assert any(python[:len(records)])
+
+
+def test_baseline_subclass_and_odd_state_alike():
+    class Counting(baseline_mod.BaselineDetector):
+        def observe(self, record, sessions):
+            self.calls = getattr(self, 'calls', 0) + 1
+            return super().observe(record, sessions)
+
+    LogRecord = records_mod.LogRecord
+    recs = [LogRecord('a', 1.0, 'INFO', template_id=1),
+            LogRecord('a', 2.0, 'INFO', template_id=1),
+            LogRecord('a', 3.0, 'WARNING', template_id=2),
+            LogRecord('a', 4.0, 'ERROR', template_id=2),
+            LogRecord('a', 5.0, 'ERROR', template_id=None),
+            LogRecord('a', 6.0, 'INFO', template_id=None)]
+    results = []
+    for impl in ('python', 'c'):
+        speedups.use(False)
+        sessionizer = sessions_mod.Sessionizer(60)
+        homes = [sessionizer.add(r) for r in recs]
+        speedups.use(impl == 'c')
+        detector = Counting(_conf())
+        got = [[a.to_dict() for a in detector.observe(r, s)]
+               for r, s in zip(recs, homes)]
+        # _seen_templates that is not a set: always the Python method.
+        detector._seen_templates = frozenset(detector._seen_templates)
+        odd = [detector.observe(r, s) for r, s in zip(recs[:2], homes)]
+        with pytest.raises(TypeError):
+            detector.observe(LogRecord('a', 7.0, 'INFO',
+                                       template_id=[1]), homes[0])
+        results.append((got, odd, detector.calls,
+                        sorted(detector._seen_templates)))
+    assert results[0] == results[1]
