@@ -15,8 +15,9 @@
 /*
  * Optional accelerator of logrca.parsing.oslo_log.RecordReader.read(),
  * logrca.parsing.shape.ShapeParser.add(),
- * logrca.agent.sessions.Sessionizer.add() and (its common case)
- * logrca.detectors.baseline.BaselineDetector.observe().
+ * logrca.agent.sessions.Sessionizer.add(), (its common case)
+ * logrca.detectors.baseline.BaselineDetector.observe() and
+ * logrca.manage.replay.merge_by_time().
  *
  * The pure-Python code stays the reference: everything here mirrors a
  * Python function (named in the comments) and gives the same results, the
@@ -3259,6 +3260,435 @@ baseline_observe_method(PyObject *module, PyObject *cls)
 }
 
 /* ---------------------------------------------------------------------
+ * Merge: logrca.manage.replay.merge_by_time()
+ *
+ * The generator _merge_by_time() (the reference) as an iterator, state by
+ * state: the same records in the same order, the streams iterated (iter()
+ * on each, as a for loop does) at the same points, heap entries the same
+ * [time, index, record, stream] lists moved with heapq's functions. Only
+ * the inner loop (records of the current stream that come before every
+ * other stream's next one) is done without calls to Python code.
+ * --------------------------------------------------------------------- */
+
+enum { MG_START, MG_TOP, MG_YIELDED, MG_INNER, MG_DRAIN, MG_DONE };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *streams;   /* the argument, until started */
+    PyObject *waiting;   /* list of entries, smallest last */
+    PyObject *heap;      /* list of entries (heapq) */
+    PyObject *entry;     /* the entry whose stream is being read */
+    PyObject *it;        /* iter(entry[3]) */
+    PyObject *bound_ts;
+    PyObject *bound_index;
+    PyObject *index;     /* entry[1] when it was yielded */
+    int state;
+} MergeIter;
+
+static PyTypeObject MergeIter_Type;
+static PyObject *mg_heappush = NULL, *mg_heappop = NULL;
+static PyObject *mg_heapreplace = NULL, *mg_empty = NULL, *mg_sort = NULL;
+static PyObject *mg_reverse_kw = NULL;
+
+static PyObject *
+mg_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"streams", NULL};
+    PyObject *streams;
+    MergeIter *self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:MergeIterator", kwlist,
+                                     &streams))
+        return NULL;
+    if (mg_heappush == NULL) {
+        PyObject *heapq = PyImport_ImportModule("heapq");
+        if (heapq == NULL)
+            return NULL;
+        mg_heappush = PyObject_GetAttrString(heapq, "heappush");
+        mg_heappop = PyObject_GetAttrString(heapq, "heappop");
+        mg_heapreplace = PyObject_GetAttrString(heapq, "heapreplace");
+        Py_DECREF(heapq);
+        if (mg_heappush == NULL || mg_heappop == NULL ||
+                mg_heapreplace == NULL) {
+            Py_CLEAR(mg_heappush);
+            Py_CLEAR(mg_heappop);
+            Py_CLEAR(mg_heapreplace);
+            return NULL;
+        }
+    }
+    self = (MergeIter *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    Py_INCREF(streams);
+    self->streams = streams;
+    self->state = MG_START;
+    return (PyObject *)self;
+}
+
+#define MG_OBJECTS(X) \
+    X(streams) X(waiting) X(heap) X(entry) X(it) X(bound_ts) \
+    X(bound_index) X(index)
+
+static int
+mg_traverse(MergeIter *self, visitproc visit, void *arg)
+{
+#define X(name) Py_VISIT(self->name);
+    MG_OBJECTS(X)
+#undef X
+    return 0;
+}
+
+static int
+mg_clear(MergeIter *self)
+{
+#define X(name) Py_CLEAR(self->name);
+    MG_OBJECTS(X)
+#undef X
+    return 0;
+}
+
+static void
+mg_dealloc(MergeIter *self)
+{
+    PyObject_GC_UnTrack(self);
+    mg_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* record.timestamp or 0.0 (a new reference). */
+static PyObject *
+mg_time(PyObject *record)
+{
+    PyObject *ts = rec_get(record, F_TIMESTAMP);
+    int t;
+    if (ts == NULL)
+        return NULL;
+    t = PyObject_IsTrue(ts);
+    if (t < 0) {
+        Py_DECREF(ts);
+        return NULL;
+    }
+    if (!t)
+        Py_SETREF(ts, PyFloat_FromDouble(0.0));
+    return ts;
+}
+
+/* a < b for two entries [time, index, ...], as list comparison does it
+ * when the indexes differ (they always do): the first items that are not
+ * identical or equal decide. */
+static int
+mg_less(PyObject *a, PyObject *b)
+{
+    Py_ssize_t i, n;
+    if (!PyList_CheckExact(a) || !PyList_CheckExact(b))
+        return PyObject_RichCompareBool(a, b, Py_LT);
+    n = Py_MIN(PyList_GET_SIZE(a), PyList_GET_SIZE(b));
+    for (i = 0; i < n && i < 2; i++) {
+        PyObject *x = PyList_GET_ITEM(a, i), *y = PyList_GET_ITEM(b, i);
+        int t = PyObject_RichCompareBool(x, y, Py_EQ);
+        if (t < 0)
+            return -1;
+        if (!t)
+            return PyObject_RichCompareBool(x, y, Py_LT);
+    }
+    return PyObject_RichCompareBool(a, b, Py_LT);
+}
+
+/* bool(a OP b), as an ``if`` tests it (no identity shortcut). */
+static int
+mg_truth(PyObject *a, PyObject *b, int op)
+{
+    PyObject *r = PyObject_RichCompare(a, b, op);
+    int t;
+    if (r == NULL)
+        return -1;
+    t = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return t;
+}
+
+/* The first loop of _merge_by_time(): the first record of each stream,
+ * then waiting.sort(reverse=True). */
+static int
+mg_start(MergeIter *self)
+{
+    PyObject *streams, *stream, *it, *record, *entry, *index, *r;
+    Py_ssize_t i = 0;
+    self->waiting = PyList_New(0);
+    self->heap = PyList_New(0);
+    if (self->waiting == NULL || self->heap == NULL)
+        return -1;
+    streams = PyObject_GetIter(self->streams);
+    Py_CLEAR(self->streams);
+    if (streams == NULL)
+        return -1;
+    while ((stream = PyIter_Next(streams)) != NULL) {
+        it = PyObject_GetIter(stream);
+        record = it != NULL ? PyIter_Next(it) : NULL;
+        Py_XDECREF(it);
+        if (record != NULL) {
+            PyObject *ts = mg_time(record);
+            index = ts != NULL ? PyLong_FromSsize_t(i) : NULL;
+            entry = index != NULL ? PyList_New(4) : NULL;
+            if (entry == NULL) {
+                Py_XDECREF(ts);
+                Py_XDECREF(index);
+                Py_DECREF(record);
+                Py_DECREF(stream);
+                Py_DECREF(streams);
+                return -1;
+            }
+            PyList_SET_ITEM(entry, 0, ts);
+            PyList_SET_ITEM(entry, 1, index);
+            PyList_SET_ITEM(entry, 2, record);
+            PyList_SET_ITEM(entry, 3, stream);
+            stream = NULL;
+            if (PyList_Append(self->waiting, entry) < 0) {
+                Py_DECREF(entry);
+                Py_DECREF(streams);
+                return -1;
+            }
+            Py_DECREF(entry);
+        }
+        Py_XDECREF(stream);
+        if (PyErr_Occurred()) {
+            Py_DECREF(streams);
+            return -1;
+        }
+        i++;
+    }
+    Py_DECREF(streams);
+    if (PyErr_Occurred())
+        return -1;
+    r = PyObject_GetAttr(self->waiting, mg_sort);
+    if (r == NULL)
+        return -1;
+    Py_SETREF(r, PyObject_Call(r, mg_empty, mg_reverse_kw));
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *
+mg_call(PyObject *fn, PyObject *a, PyObject *b)
+{
+    PyObject *args[2] = {a, b};
+    return PyObject_Vectorcall(fn, args, b == NULL ? 1 : 2, NULL);
+}
+
+static PyObject *
+mg_step(MergeIter *self)
+{
+    PyObject *r, *record;
+    Py_ssize_t size, nw;
+    int t;
+    for (;;) {
+        switch (self->state) {
+        case MG_START:
+            if (mg_start(self) < 0)
+                return NULL;
+            self->state = MG_TOP;
+            break;
+        case MG_TOP:
+            /* while heap or waiting: */
+            size = PyList_GET_SIZE(self->heap);
+            nw = PyList_GET_SIZE(self->waiting);
+            if (size == 0 && nw == 0) {
+                self->state = MG_DONE;
+                return NULL;
+            }
+            if (nw) {
+                /* if waiting and (not heap or waiting[-1] < heap[0]):
+                 *     push(heap, waiting.pop()); continue */
+                t = size == 0 ? 1 : mg_less(
+                    PyList_GET_ITEM(self->waiting, nw - 1),
+                    PyList_GET_ITEM(self->heap, 0));
+                if (t < 0)
+                    return NULL;
+                if (t) {
+                    PyObject *last = PyList_GET_ITEM(self->waiting, nw - 1);
+                    Py_INCREF(last);
+                    if (PyList_SetSlice(self->waiting, nw - 1, nw,
+                                        NULL) < 0) {
+                        Py_DECREF(last);
+                        return NULL;
+                    }
+                    r = mg_call(mg_heappush, self->heap, last);
+                    Py_DECREF(last);
+                    if (r == NULL)
+                        return NULL;
+                    Py_DECREF(r);
+                    break;
+                }
+            }
+            /* entry = heap[0]; index = entry[1]; yield entry[2] */
+            Py_XSETREF(self->entry, PyList_GET_ITEM(self->heap, 0));
+            Py_INCREF(self->entry);
+            record = PySequence_GetItem(self->entry, 1);
+            if (record == NULL)
+                return NULL;
+            Py_XSETREF(self->index, record);
+            record = PySequence_GetItem(self->entry, 2);
+            if (record == NULL)
+                return NULL;
+            self->state = MG_YIELDED;
+            return record;
+        case MG_YIELDED: {
+            PyObject *bound = NULL, *stream;
+            size = PyList_GET_SIZE(self->heap);
+            nw = PyList_GET_SIZE(self->waiting);
+            if (size > 1) {
+                bound = PyList_GET_ITEM(self->heap, 1);
+                if (size > 2) {
+                    t = mg_less(PyList_GET_ITEM(self->heap, 2), bound);
+                    if (t < 0)
+                        return NULL;
+                    if (t)
+                        bound = PyList_GET_ITEM(self->heap, 2);
+                }
+            }
+            if (nw) {
+                PyObject *last = PyList_GET_ITEM(self->waiting, nw - 1);
+                t = bound == NULL ? 1 : mg_less(last, bound);
+                if (t < 0)
+                    return NULL;
+                if (t)
+                    bound = last;
+            }
+            stream = PySequence_GetItem(self->entry, 3);
+            if (stream == NULL)
+                return NULL;
+            Py_XSETREF(self->it, PyObject_GetIter(stream));
+            Py_DECREF(stream);
+            if (self->it == NULL)
+                return NULL;
+            if (bound == NULL) {
+                /* yield from entry[3]; heap.clear() */
+                self->state = MG_DRAIN;
+                break;
+            }
+            Py_INCREF(bound);
+            Py_XSETREF(self->bound_ts, PySequence_GetItem(bound, 0));
+            Py_XSETREF(self->bound_index, PySequence_GetItem(bound, 1));
+            Py_DECREF(bound);
+            if (self->bound_ts == NULL || self->bound_index == NULL)
+                return NULL;
+            self->state = MG_INNER;
+            break;
+        }
+        case MG_INNER: {
+            PyObject *ts;
+            record = PyIter_Next(self->it);
+            if (record == NULL) {
+                if (PyErr_Occurred())
+                    return NULL;
+                /* for ... else: heapq.heappop(heap) */
+                r = mg_call(mg_heappop, self->heap, NULL);
+                if (r == NULL)
+                    return NULL;
+                Py_DECREF(r);
+                Py_CLEAR(self->it);
+                self->state = MG_TOP;
+                break;
+            }
+            ts = mg_time(record);
+            if (ts == NULL) {
+                Py_DECREF(record);
+                return NULL;
+            }
+            /* ts < bound_ts or (ts == bound_ts and index < bound_index) */
+            if (PyFloat_CheckExact(ts) && PyFloat_CheckExact(self->bound_ts)
+                    && PyLong_CheckExact(self->index)
+                    && PyLong_CheckExact(self->bound_index)) {
+                double a = PyFloat_AS_DOUBLE(ts);
+                double b = PyFloat_AS_DOUBLE(self->bound_ts);
+                t = a < b;
+                if (!t && a == b) {
+                    t = mg_truth(self->index, self->bound_index, Py_LT);
+                }
+            }
+            else {
+                t = mg_truth(ts, self->bound_ts, Py_LT);
+                if (t == 0) {
+                    t = mg_truth(ts, self->bound_ts, Py_EQ);
+                    if (t > 0)
+                        t = mg_truth(self->index, self->bound_index, Py_LT);
+                }
+            }
+            if (t != 0) {
+                Py_DECREF(ts);
+                if (t < 0) {
+                    Py_DECREF(record);
+                    return NULL;
+                }
+                return record;
+            }
+            /* entry[0] = ts; entry[2] = record;
+             * heapq.heapreplace(heap, entry); break */
+            if (PySequence_SetItem(self->entry, 0, ts) < 0 ||
+                    PySequence_SetItem(self->entry, 2, record) < 0) {
+                Py_DECREF(ts);
+                Py_DECREF(record);
+                return NULL;
+            }
+            Py_DECREF(ts);
+            Py_DECREF(record);
+            r = mg_call(mg_heapreplace, self->heap, self->entry);
+            if (r == NULL)
+                return NULL;
+            Py_DECREF(r);
+            Py_CLEAR(self->it);
+            self->state = MG_TOP;
+            break;
+        }
+        case MG_DRAIN:
+            record = PyIter_Next(self->it);
+            if (record != NULL || PyErr_Occurred())
+                return record;
+            Py_CLEAR(self->it);
+            if (PyList_SetSlice(self->heap, 0, PyList_GET_SIZE(self->heap),
+                                NULL) < 0)
+                return NULL;
+            self->state = MG_TOP;
+            break;
+        default:
+            return NULL;
+        }
+    }
+}
+
+static PyObject *
+mg_next(MergeIter *self)
+{
+    PyObject *record = mg_step(self);
+    if (record == NULL) {
+        /* Finished or failed: like a generator, it yields no more. */
+        self->state = MG_DONE;
+        mg_clear(self);
+    }
+    return record;
+}
+
+PyDoc_STRVAR(mg_doc,
+"MergeIterator(streams)\n\n"
+"logrca.manage.replay.merge_by_time(streams), compiled: the same records\n"
+"in the same order (see _merge_by_time, the reference).");
+
+static PyTypeObject MergeIter_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "logrca.parsing._speedups.MergeIterator",
+    .tp_basicsize = sizeof(MergeIter),
+    .tp_dealloc = (destructor)mg_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = mg_doc,
+    .tp_traverse = (traverseproc)mg_traverse,
+    .tp_clear = (inquiry)mg_clear,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)mg_next,
+    .tp_new = mg_new,
+};
+
+/* ---------------------------------------------------------------------
  * Module
  * --------------------------------------------------------------------- */
 
@@ -3409,8 +3839,14 @@ PyInit__speedups(void)
         INTERN(level_strs[i], level_names[i])
         level_lens[i] = (Py_ssize_t)strlen(level_names[i]);
     }
-    if (PyType_Ready(&ReadIter_Type) < 0)
+    if (PyType_Ready(&ReadIter_Type) < 0 ||
+            PyType_Ready(&MergeIter_Type) < 0)
         return NULL;
+    if ((mg_empty = PyTuple_New(0)) == NULL ||
+            (mg_reverse_kw = Py_BuildValue("{s:O}", "reverse",
+                                           Py_True)) == NULL)
+        return NULL;
+    INTERN(mg_sort, "sort")
     m = PyModule_Create(&speedups_module);
     if (m == NULL)
         return NULL;
@@ -3418,6 +3854,13 @@ PyInit__speedups(void)
     if (PyModule_AddObject(m, "RecordIterator",
                            (PyObject *)&ReadIter_Type) < 0) {
         Py_DECREF(&ReadIter_Type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&MergeIter_Type);
+    if (PyModule_AddObject(m, "MergeIterator",
+                           (PyObject *)&MergeIter_Type) < 0) {
+        Py_DECREF(&MergeIter_Type);
         Py_DECREF(m);
         return NULL;
     }

@@ -11,15 +11,16 @@
 # under the License.
 
 """The compiled accelerator against the pure-Python reader, miner,
-sessionizer and baseline detector.
+sessionizer, baseline detector and replay merge.
 
 Every test runs the same input through both implementations and fails
 when they disagree in any way: records (every field, and its type),
 reader counters and state, exceptions, templates, parameters, the
 miner's caches and clusters, the sessions with the sessionizer's state,
-and the baseline detector's anomalies and state.
+the baseline detector's anomalies and state, and merged records.
 """
 
+import collections
 import dataclasses
 import functools
 import json
@@ -33,6 +34,7 @@ from oslo_log import formatters
 from logrca import conf as logrca_conf
 from logrca.agent import sessions as sessions_mod
 from logrca.detectors import baseline as baseline_mod
+from logrca.manage import replay as replay_mod
 from logrca.parsing import oslo_log
 from logrca.parsing import records as records_mod
 from logrca.parsing import shape
@@ -774,3 +776,101 @@ def test_baseline_subclass_and_odd_state_alike():
         results.append((got, odd, detector.calls,
                         sorted(detector._seen_templates)))
     assert results[0] == results[1]
+
+
+# -- merge by time -------------------------------------------------------
+
+
+def _merge(impl, make_streams, stop=None):
+    """The records one merge gives (all, or the first ``stop``), the
+    exception, and how far each stream was read."""
+    speedups.use(impl == 'c')
+    streams, reads = make_streams()
+    out = []
+    error = None
+    try:
+        for record in replay_mod.merge_by_time(streams):
+            out.append((record.stream, record.lineno))
+            if stop is not None and len(out) >= stop:
+                break
+    except Exception as exc:  # compared between the implementations
+        error = (type(exc), str(exc))
+    return out, error, list(reads)
+
+
+def assert_same_merge(make_streams, stop=None):
+    python = _merge('python', make_streams, stop)
+    c = _merge('c', make_streams, stop)
+    assert c == python
+    return python
+
+
+def _random_streams(seed, fail_at=None, kind='iter'):
+    def make():
+        rnd = random.Random(seed)
+        reads = collections.Counter()
+        streams = []
+        for i in range(rnd.randint(0, 14)):
+            name = 's%d' % i
+            size = rnd.randint(0, 40)
+            ts = rnd.choice([0.0, 5.0, 50.0, 10])
+            records = []
+            for lineno in range(size):
+                roll = rnd.random()
+                if roll < 0.1:
+                    stamp = None
+                elif roll < 0.15:
+                    stamp = ts - rnd.choice([1.0, 3.0, 2])
+                elif roll < 0.2:
+                    stamp = 0.0
+                else:
+                    ts += rnd.choice([0.0, 0.0, 0.5, 1.0, 7.0, 1])
+                    stamp = ts
+                records.append(records_mod.LogRecord(name, stamp,
+                                                     lineno=lineno))
+            streams.append(_counted(records, name, reads, fail_at, kind))
+        return (iter(streams) if seed % 2 else streams), reads
+    return make
+
+
+def _counted(records, name, reads, fail_at, kind):
+    if kind == 'list':
+        # A list is iterated again from its start by every loop over it.
+        return records
+
+    def gen():
+        for i, record in enumerate(records):
+            if fail_at is not None and i == fail_at and name == 's1':
+                raise RuntimeError('stream %s broke' % name)
+            reads[name] += 1
+            yield record
+    return gen()
+
+
+def test_merge_alike_on_random_streams():
+    merged = 0
+    for seed in range(300):
+        out, error, _reads = assert_same_merge(_random_streams(seed))
+        assert error is None
+        merged += len(out)
+        assert_same_merge(_random_streams(seed), stop=seed % 17)
+        assert_same_merge(_random_streams(seed, fail_at=seed % 9))
+        assert_same_merge(_random_streams(seed, kind='list'))
+    assert merged > 10000
+
+
+def test_merge_alike_on_real_streams_and_odd_input():
+    def real():
+        speedups.use(False)
+        streams = []
+        for stream, lines in real_streams():
+            reader = oslo_log.RecordReader(stream)
+            streams.append(iter(list(reader.read(lines)) + reader.flush()))
+        return streams, []
+    out, error, _ = assert_same_merge(real)
+    assert error is None and len(out) > 5000
+    # Not iterable, records without a timestamp attribute.
+    assert assert_same_merge(lambda: ([1, 2], []))[1][0] is TypeError
+    assert assert_same_merge(lambda: ([[object()]], []))[1][0] is (
+        AttributeError)
+    assert assert_same_merge(lambda: (5, []))[1][0] is TypeError
