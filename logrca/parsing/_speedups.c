@@ -16,8 +16,9 @@
  * Optional accelerator of logrca.parsing.oslo_log.RecordReader.read(),
  * logrca.parsing.shape.ShapeParser.add(),
  * logrca.agent.sessions.Sessionizer.add(), (its common case)
- * logrca.detectors.baseline.BaselineDetector.observe() and
- * logrca.manage.replay.merge_by_time().
+ * logrca.detectors.baseline.BaselineDetector.observe(),
+ * logrca.manage.replay.merge_by_time() and the loops of
+ * logrca.agent.pipeline.Pipeline.process_many().
  *
  * The pure-Python code stays the reference: everything here mirrors a
  * Python function (named in the comments) and gives the same results, the
@@ -3689,6 +3690,294 @@ static PyTypeObject MergeIter_Type = {
 };
 
 /* ---------------------------------------------------------------------
+ * Pipeline: the loops of logrca.agent.pipeline.Pipeline.process_many()
+ *
+ * Both loops as the Python code writes them (kept there as the
+ * reference), statement by statement; every call (the miner's add, the
+ * sessionizer's add, each detector's observe, expiring) is the same call
+ * to the same Python-visible object. Only the looping, the counting and
+ * the time test run here.
+ * --------------------------------------------------------------------- */
+
+static PyObject *pl_extend = NULL;
+
+/* bool(a OP b), as an ``if`` tests it. */
+static int
+pl_truth(PyObject *a, PyObject *b, int op)
+{
+    PyObject *r = PyObject_RichCompare(a, b, op);
+    int t;
+    if (r == NULL)
+        return -1;
+    t = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return t;
+}
+
+/* template_records(add, records, unparsed_kind):
+ *     for record in records:
+ *         if (record.template_id is None
+ *                 and record.kind != unparsed_kind):
+ *             (record.template_id, record.template,
+ *              record.params) = add(record.message)            */
+static PyObject *
+template_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *add, *records, *unparsed, *it, *record;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "template_records(add, records, unparsed_kind)");
+        return NULL;
+    }
+    add = args[0];
+    records = args[1];
+    unparsed = args[2];
+    it = PyObject_GetIter(records);
+    if (it == NULL)
+        return NULL;
+    while ((record = PyIter_Next(it)) != NULL) {
+        PyObject *v, *message, *res, *parts[3];
+        int t, i;
+        v = rec_get(record, F_TEMPLATE_ID);
+        if (v == NULL)
+            goto fail;
+        t = v == Py_None;
+        Py_DECREF(v);
+        if (!t) {
+            Py_DECREF(record);
+            continue;
+        }
+        v = rec_get(record, F_KIND);
+        if (v == NULL)
+            goto fail;
+        t = pl_truth(v, unparsed, Py_NE);
+        Py_DECREF(v);
+        if (t < 0)
+            goto fail;
+        if (!t) {
+            Py_DECREF(record);
+            continue;
+        }
+        message = rec_get(record, F_MESSAGE);
+        if (message == NULL)
+            goto fail;
+        res = PyObject_Vectorcall(add, &message, 1, NULL);
+        Py_DECREF(message);
+        if (res == NULL)
+            goto fail;
+        /* unpack exactly three values, then assign left to right */
+        if (PyTuple_CheckExact(res) && PyTuple_GET_SIZE(res) == 3) {
+            for (i = 0; i < 3; i++) {
+                parts[i] = PyTuple_GET_ITEM(res, i);
+                Py_INCREF(parts[i]);
+            }
+        }
+        else {
+            /* (any other result: the messages of Python's unpacking) */
+            PyObject *seq = PySequence_Fast(res, "cannot unpack "
+                                            "non-iterable object");
+            if (seq == NULL || PySequence_Fast_GET_SIZE(seq) != 3) {
+                if (seq != NULL) {
+                    if (PySequence_Fast_GET_SIZE(seq) < 3)
+                        PyErr_Format(PyExc_ValueError,
+                                     "not enough values to unpack "
+                                     "(expected 3, got %zd)",
+                                     PySequence_Fast_GET_SIZE(seq));
+                    else
+                        PyErr_SetString(PyExc_ValueError,
+                                        "too many values to unpack "
+                                        "(expected 3)");
+                    Py_DECREF(seq);
+                }
+                Py_DECREF(res);
+                goto fail;
+            }
+            for (i = 0; i < 3; i++) {
+                parts[i] = PySequence_Fast_GET_ITEM(seq, i);
+                Py_INCREF(parts[i]);
+            }
+            Py_DECREF(seq);
+        }
+        Py_DECREF(res);
+        if (rec_set(record, F_TEMPLATE_ID, parts[0]) < 0) {
+            Py_DECREF(parts[1]);
+            Py_DECREF(parts[2]);
+            goto fail;
+        }
+        if (rec_set(record, F_TEMPLATE, parts[1]) < 0) {
+            Py_DECREF(parts[2]);
+            goto fail;
+        }
+        if (rec_set(record, F_PARAMS, parts[2]) < 0)
+            goto fail;
+        Py_DECREF(record);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(record);
+    Py_DECREF(it);
+    return NULL;
+}
+
+/* pipeline_records(records, unparsed_kind, add_to_sessions, observers,
+ *                  found, state, first_expire, expire_due)
+ *
+ * Pipeline.process_many()'s second loop. state is [count, unparsed,
+ * next_expire] and holds the loop's values when this returns, also on an
+ * error; first_expire() gives next_expire for the first dated record,
+ * expire_due(state, found) sets state[2] and expires (a record at or past
+ * next_expire). */
+static PyObject *
+pipeline_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *records, *unparsed_kind, *add, *observers, *found, *state;
+    PyObject *first_expire, *expire_due, *it, *record = NULL;
+    PyObject *next_expire, *sessions = NULL, *v;
+    Py_ssize_t count, unparsed, i;
+    int t, ok = 0;
+    if (nargs != 8 || !PyList_CheckExact(args[5]) ||
+            PyList_GET_SIZE(args[5]) != 3 || !PyList_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "pipeline_records(records, unparsed_kind, "
+                        "add_to_sessions, observers, found, state, "
+                        "first_expire, expire_due)");
+        return NULL;
+    }
+    records = args[0];
+    unparsed_kind = args[1];
+    add = args[2];
+    observers = args[3];
+    found = args[4];
+    state = args[5];
+    first_expire = args[6];
+    expire_due = args[7];
+    count = PyLong_AsSsize_t(PyList_GET_ITEM(state, 0));
+    if (count == -1 && PyErr_Occurred())
+        return NULL;
+    unparsed = PyLong_AsSsize_t(PyList_GET_ITEM(state, 1));
+    if (unparsed == -1 && PyErr_Occurred())
+        return NULL;
+    next_expire = PyList_GET_ITEM(state, 2);
+    Py_INCREF(next_expire);
+    it = PyObject_GetIter(records);
+    if (it == NULL) {
+        Py_DECREF(next_expire);
+        return NULL;
+    }
+    while ((record = PyIter_Next(it)) != NULL) {
+        PyObject *ts;
+        count += 1;
+        /* if record.kind == unparsed_kind: unparsed += 1 */
+        v = rec_get(record, F_KIND);
+        if (v == NULL)
+            goto done;
+        t = pl_truth(v, unparsed_kind, Py_EQ);
+        Py_DECREF(v);
+        if (t < 0)
+            goto done;
+        unparsed += t;
+        sessions = PyObject_Vectorcall(add, &record, 1, NULL);
+        if (sessions == NULL)
+            goto done;
+        /* for observe in observers: (a list, read as it goes) */
+        for (i = 0; i < PyList_GET_SIZE(observers); i++) {
+            PyObject *observe = PyList_GET_ITEM(observers, i), *got;
+            PyObject *call[2] = {record, sessions};
+            Py_INCREF(observe);
+            got = PyObject_Vectorcall(observe, call, 2, NULL);
+            Py_DECREF(observe);
+            if (got == NULL)
+                goto done;
+            t = PyObject_IsTrue(got);
+            if (t > 0) {
+                v = PyObject_CallMethodOneArg(found, pl_extend, got);
+                t = v == NULL ? -1 : 1;
+                Py_XDECREF(v);
+            }
+            Py_DECREF(got);
+            if (t < 0)
+                goto done;
+        }
+        Py_CLEAR(sessions);
+        /* if ts is not None: first deadline, or expire when due */
+        ts = rec_get(record, F_TIMESTAMP);
+        if (ts == NULL)
+            goto done;
+        if (ts != Py_None) {
+            if (next_expire == Py_None) {
+                v = PyObject_CallNoArgs(first_expire);
+                if (v == NULL) {
+                    Py_DECREF(ts);
+                    goto done;
+                }
+                Py_SETREF(next_expire, v);
+            }
+            else {
+                if (PyFloat_CheckExact(ts) && PyFloat_CheckExact(next_expire))
+                    t = PyFloat_AS_DOUBLE(ts) >= PyFloat_AS_DOUBLE(next_expire);
+                else
+                    t = pl_truth(ts, next_expire, Py_GE);
+                if (t < 0) {
+                    Py_DECREF(ts);
+                    goto done;
+                }
+                if (t) {
+                    PyObject *call[2] = {state, found};
+                    Py_INCREF(next_expire);
+                    if (PyList_SetItem(state, 2, next_expire) < 0) {
+                        Py_DECREF(ts);
+                        goto done;
+                    }
+                    v = PyObject_Vectorcall(expire_due, call, 2, NULL);
+                    /* expire_due set state[2] first, as the Python loop
+                     * sets next_expire before expiring */
+                    Py_SETREF(next_expire, PyList_GET_ITEM(state, 2));
+                    Py_INCREF(next_expire);
+                    if (v == NULL) {
+                        Py_DECREF(ts);
+                        goto done;
+                    }
+                    Py_DECREF(v);
+                }
+            }
+        }
+        Py_DECREF(ts);
+        Py_CLEAR(record);
+    }
+    ok = !PyErr_Occurred();
+done:
+    Py_XDECREF(record);
+    Py_XDECREF(sessions);
+    Py_DECREF(it);
+    {
+        /* state = [count, unparsed, next_expire], also on an error */
+        PyObject *exc_type, *exc_value, *exc_tb, *c, *u;
+        PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+        c = PyLong_FromSsize_t(count);
+        u = PyLong_FromSsize_t(unparsed);
+        if (c == NULL || u == NULL) {
+            Py_XDECREF(c);
+            Py_XDECREF(u);
+            Py_DECREF(next_expire);
+            Py_XDECREF(exc_type);
+            Py_XDECREF(exc_value);
+            Py_XDECREF(exc_tb);
+            return NULL;
+        }
+        PyList_SetItem(state, 0, c);
+        PyList_SetItem(state, 1, u);
+        PyList_SetItem(state, 2, next_expire);
+        PyErr_Restore(exc_type, exc_value, exc_tb);
+    }
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------------
  * Module
  * --------------------------------------------------------------------- */
 
@@ -3754,6 +4043,15 @@ static PyMethodDef module_methods[] = {
     {"baseline_observe_method", baseline_observe_method, METH_O,
      "baseline_observe_method(cls): the compiled ``observe`` as a method\n"
      "of cls (logrca.detectors.baseline.BaselineDetector)."},
+    {"template_records", (PyCFunction)(void (*)(void))template_records,
+     METH_FASTCALL,
+     "template_records(add, records, unparsed_kind): the template loop of\n"
+     "Pipeline.process_many(), compiled."},
+    {"pipeline_records", (PyCFunction)(void (*)(void))pipeline_records,
+     METH_FASTCALL,
+     "pipeline_records(records, unparsed_kind, add_to_sessions, observers,\n"
+     "found, state, first_expire, expire_due): the record loop of\n"
+     "Pipeline.process_many(), compiled."},
     {"mask_token", py_mask_token, METH_O,
      "shape.mask_token(token), compiled (for tests)."},
     {"mask_token_full", py_mask_token_full, METH_O,
@@ -3847,6 +4145,7 @@ PyInit__speedups(void)
                                            Py_True)) == NULL)
         return NULL;
     INTERN(mg_sort, "sort")
+    INTERN(pl_extend, "extend")
     m = PyModule_Create(&speedups_module);
     if (m == NULL)
         return NULL;

@@ -11,7 +11,7 @@
 # under the License.
 
 """The compiled accelerator against the pure-Python reader, miner,
-sessionizer, baseline detector and replay merge.
+sessionizer, baseline detector, replay merge and pipeline loops.
 
 Every test runs the same input through both implementations and fails
 when they disagree in any way: records (every field, and its type),
@@ -32,7 +32,9 @@ import pytest
 from oslo_log import formatters
 
 from logrca import conf as logrca_conf
+from logrca.agent import pipeline as pipeline_mod
 from logrca.agent import sessions as sessions_mod
+from logrca.detectors import base as detector_base
 from logrca.detectors import baseline as baseline_mod
 from logrca.manage import replay as replay_mod
 from logrca.parsing import oslo_log
@@ -874,3 +876,102 @@ def test_merge_alike_on_real_streams_and_odd_input():
     assert assert_same_merge(lambda: ([[object()]], []))[1][0] is (
         AttributeError)
     assert assert_same_merge(lambda: (5, []))[1][0] is TypeError
+
+
+# -- pipeline loops ----------------------------------------------------------
+
+
+class _Seen(detector_base.Detector):
+    """Notes what it sees; raises at record ``fail_at`` when given."""
+
+    name = 'seen'
+
+    def __init__(self, conf, fail_at=None):
+        super().__init__(conf)
+        self.seen = []
+        self.fail_at = fail_at
+
+    def observe(self, record, sessions):
+        if len(self.seen) == self.fail_at:
+            raise RuntimeError('detector broke')
+        self.seen.append((_fields(record), [s.key for s in sessions]))
+        return []
+
+    def on_session_closed(self, session):
+        self.seen.append(('closed', session.key, session.count))
+        return []
+
+
+def _pipe(impl, records, batch, fail_at=None, miner=True):
+    speedups.use(False)
+    records = [dataclasses.replace(r, extra=list(r.extra),
+                                   params=list(r.params)) for r in records]
+    conf = _conf()
+    conf.set_override('error_burst_count', 2, 'detectors')
+    seen = _Seen(conf, fail_at)
+    speedups.use(impl == 'c')
+    pipe = pipeline_mod.Pipeline(
+        conf, shape.ShapeParser(conf) if miner else None,
+        [baseline_mod.BaselineDetector(conf), seen])
+    found = []
+    error = None
+    try:
+        for start in range(0, len(records), batch):
+            found.extend(a.to_dict()
+                         for a in pipe.process_many(records[start:
+                                                            start + batch]))
+        found.extend(a.to_dict() for a in pipe.finish())
+    except Exception as exc:  # compared between the implementations
+        error = (type(exc), str(exc))
+    return (found, error, seen.seen, dict(pipe.stats), pipe._next_expire,
+            [_fields(r) for r in records])
+
+
+def test_pipeline_loops_alike():
+    records = _real_records()
+    # A few unparsed records and errors among them.
+    for record in records[3::301]:
+        record.kind = records_mod.UNPARSED
+    for record in records[::41]:
+        record.level = 'ERROR'
+    for batch in (1, 7, 4096):
+        python = _pipe('python', records, batch)
+        assert python[1] is None and python[0]
+        assert _pipe('c', records, batch) == python
+    for fail_at in (0, 1, 500, 2345):
+        python = _pipe('python', records, 64, fail_at=fail_at)
+        assert python[1][0] is RuntimeError
+        assert _pipe('c', records, 64, fail_at=fail_at) == python
+    assert _pipe('c', records[:900], 50, miner=False) == _pipe(
+        'python', records[:900], 50, miner=False)
+
+
+def test_template_loop_alike_on_odd_miners():
+    records = _real_records()[:50]
+    for result in ([7, 'a <*>', ['b']], (1, 2), (1, 2, 3, 4), 5, 'xyz',
+                   'iter'):
+        outs = []
+        for impl in ('python', 'c'):
+            speedups.use(impl == 'c')
+            recs = [dataclasses.replace(r) for r in records]
+            error = None
+
+            def add(_message, result=result):
+                if result == 'iter':  # an iterator, each time a new one
+                    return iter((9, 'x', []))
+                return result
+
+            try:
+                if impl == 'c':
+                    speedups.module.template_records(
+                        add, recs, records_mod.UNPARSED)
+                else:
+                    for record in recs:
+                        if (record.template_id is None
+                                and record.kind != records_mod.UNPARSED):
+                            (record.template_id, record.template,
+                             record.params) = add(record.message)
+            except Exception as exc:  # compared between implementations
+                error = type(exc)
+            outs.append((error, [_fields(r) for r in recs]))
+        assert outs[0] == outs[1]
