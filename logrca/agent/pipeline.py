@@ -20,6 +20,7 @@ from stevedore import driver as stevedore_driver
 from logrca.agent import sessions as sessions_mod
 from logrca.detectors import base as detector_base
 from logrca.parsing import records as records_mod
+from logrca.parsing import speedups
 
 LOG = log.getLogger(__name__)
 
@@ -88,18 +89,35 @@ class Pipeline:
         sessionizer = self.sessionizer
         next_expire = self._next_expire
         unparsed_kind = records_mod.UNPARSED
+        # With the compiled accelerator, both loops below run in C: the
+        # same calls in the same order (see _speedups.c, "Pipeline").
+        accel = speedups.module
         if add is not None:
             # Templates first, for the whole batch (the miner sees the
             # records in the same order; nothing it does depends on
             # sessions or detectors, and one stage at a time keeps each
             # stage's code and caches warm).
             records = list(records)
-            for record in records:
-                if (record.template_id is None
-                        and record.kind != unparsed_kind):
-                    (record.template_id, record.template,
-                     record.params) = add(record.message)
+            if accel is not None:
+                accel.template_records(add, records, unparsed_kind)
+            else:
+                for record in records:
+                    if (record.template_id is None
+                            and record.kind != unparsed_kind):
+                        (record.template_id, record.template,
+                         record.params) = add(record.message)
         try:
+            if accel is not None:
+                # state: the loop's count, unparsed and next_expire, as
+                # they are when it returns or fails.
+                state = [count, unparsed, next_expire]
+                try:
+                    accel.pipeline_records(
+                        records, unparsed_kind, add_to_sessions, observers,
+                        found, state, self._first_expire, self._expire_due)
+                finally:
+                    count, unparsed, next_expire = state
+                records = ()
             for record in records:
                 count += 1
                 if record.kind == unparsed_kind:
@@ -128,6 +146,18 @@ class Pipeline:
             if found:
                 stats['anomalies'] += len(found)
         return found
+
+    def _first_expire(self):
+        # The compiled loop's first deadline (see process_many).
+        return self.sessionizer.now + EXPIRE_EVERY
+
+    def _expire_due(self, state, found):
+        # The compiled loop's expiring step (see process_many): the next
+        # deadline goes to state[2] before sessions close, as in the loop.
+        sessionizer = self.sessionizer
+        now = sessionizer.now
+        state[2] = now + EXPIRE_EVERY
+        found.extend(self._close(sessionizer.expire(now)))
 
     def advance(self, now):
         """Move log time forward without a record (idle streams)."""

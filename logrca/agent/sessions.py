@@ -16,6 +16,7 @@ import collections
 import heapq
 
 from logrca.parsing import records as records_mod
+from logrca.parsing import speedups
 
 REQUEST = 'request'
 INSTANCE = 'instance'
@@ -138,7 +139,12 @@ class Sessionizer:
         return session
 
     def add(self, record):
-        """Add a record; return the sessions it now belongs to."""
+        """Add a record; return the sessions it now belongs to.
+
+        With the compiled accelerator (:mod:`logrca.parsing.speedups`)
+        this method is replaced by a C function doing the same steps, with
+        the same results (see :func:`_install`).
+        """
         ts = record.timestamp
         if ts is not None and (self._now is None or ts > self._now):
             self._now = ts
@@ -234,3 +240,20 @@ class Sessionizer:
 
 def _seq(session):
     return session.seq
+
+
+# The pure-Python Sessionizer.add (the accelerator's reference).
+_PYTHON_ADD = Sessionizer.add
+
+
+def _install(module):
+    """Use the compiled ``Sessionizer.add`` of ``module`` (None: the
+    pure-Python method). See :mod:`logrca.parsing.speedups`."""
+    if module is None:
+        Sessionizer.add = _PYTHON_ADD
+    else:
+        module.setup_sessions(globals())
+        Sessionizer.add = module.session_add_method(Sessionizer)
+
+
+speedups.register(_install)

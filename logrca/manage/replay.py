@@ -29,6 +29,7 @@ from logrca.db import api as db_api
 from logrca.db import migration
 from logrca.parsing import base as parsing_base
 from logrca.parsing import oslo_log
+from logrca.parsing import speedups
 
 LOG = log.getLogger(__name__)
 
@@ -111,8 +112,17 @@ def merge_by_time(streams):
     A stream goes into the heap only once log time reaches its first
     record (replays hold many files of different times, most of them
     waiting), and records that come before every other stream's next one
-    are yielded without touching the heap.
+    are yielded without touching the heap. With the compiled accelerator
+    (:mod:`logrca.parsing.speedups`) an iterator in C does the same steps.
     """
+    if speedups.module is not None:
+        return speedups.module.MergeIterator(streams)
+    return _merge_by_time(streams)
+
+
+def _merge_by_time(streams):
+    """The pure-Python :func:`merge_by_time` (the accelerator's
+    reference)."""
     waiting = []
     for index, stream in enumerate(streams):
         for record in stream:

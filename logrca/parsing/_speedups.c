@@ -13,8 +13,12 @@
  */
 
 /*
- * Optional accelerator of logrca.parsing.oslo_log.RecordReader.read() and
- * logrca.parsing.shape.ShapeParser.add().
+ * Optional accelerator of logrca.parsing.oslo_log.RecordReader.read(),
+ * logrca.parsing.shape.ShapeParser.add(),
+ * logrca.agent.sessions.Sessionizer.add(), (its common case)
+ * logrca.detectors.baseline.BaselineDetector.observe(),
+ * logrca.manage.replay.merge_by_time() and the loops of
+ * logrca.agent.pipeline.Pipeline.process_many().
  *
  * The pure-Python code stays the reference: everything here mirrors a
  * Python function (named in the comments) and gives the same results, the
@@ -2713,6 +2717,1267 @@ shape_add_method(PyObject *module, PyObject *cls)
 }
 
 /* ---------------------------------------------------------------------
+ * Sessionizer: logrca.agent.sessions.Sessionizer.add()
+ *
+ * The per-record step of the sessionizer, statement by statement as the
+ * Python method (the reference, kept as sessions._PYTHON_ADD): the same
+ * sessions in the same order, the same updates of each session, the same
+ * heap entries and _now. New sessions are opened by calling back
+ * Sessionizer._session(); out-of-order records push their heap entry
+ * with the module's heapq.heappush (looked up when needed, as Python
+ * does). Session fields are read and written through their slots when
+ * Session has plain object slots and the object is exactly a Session,
+ * else with getattr/setattr.
+ * --------------------------------------------------------------------- */
+
+#define N_SFIELDS 8
+enum { S_KEY, S_RECORDS, S_COUNT, S_FIRST_TS, S_LAST_TS, S_STREAMS,
+       S_ERRORS, S_SEQ };
+static const char *sfield_names[N_SFIELDS] = {
+    "key", "records", "count", "first_ts", "last_ts", "streams", "errors",
+    "seq"
+};
+static PyObject *sfield_strs[N_SFIELDS];
+static Py_ssize_t sfield_offsets[N_SFIELDS];
+static PyTypeObject *session_type = NULL;
+static int session_slots = 0;
+
+/* sessions' globals dict, given by setup_sessions(); its REQUEST,
+ * INSTANCE and WINDOW constants, read once there. */
+static PyObject *sessions_ns = NULL;
+static PyObject *k_request = NULL, *k_instance = NULL, *k_window = NULL;
+static PyObject *ss_now, *ss_open, *ss_window, *ss_due, *ss_session;
+static PyObject *ss_append, *ss_add, *ss_get, *ss_heappush, *ss_heapq;
+static PyObject *ss_error_levels, *ss_one;
+
+static PyObject *
+setup_sessions(PyObject *module, PyObject *args)
+{
+    PyObject *ns, *type, *req, *inst, *win;
+    int i, ok = 1;
+    if (!PyArg_ParseTuple(args, "O!:setup_sessions", &PyDict_Type, &ns))
+        return NULL;
+    type = PyDict_GetItemString(ns, "Session");
+    req = PyDict_GetItemString(ns, "REQUEST");
+    inst = PyDict_GetItemString(ns, "INSTANCE");
+    win = PyDict_GetItemString(ns, "WINDOW");
+    if (type == NULL || !PyType_Check(type) || req == NULL ||
+            inst == NULL || win == NULL) {
+        PyErr_SetString(PyExc_ValueError, "not the sessions module");
+        return NULL;
+    }
+    for (i = 0; ok && i < N_SFIELDS; i++) {
+        PyObject *descr = PyObject_GetAttr(type, sfield_strs[i]);
+        if (descr == NULL) {
+            PyErr_Clear();
+            ok = 0;
+            break;
+        }
+        ok = (Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+              ((PyMemberDescrObject *)descr)->d_member->type ==
+              T_OBJECT_EX);
+        if (ok)
+            sfield_offsets[i] =
+                ((PyMemberDescrObject *)descr)->d_member->offset;
+        Py_DECREF(descr);
+    }
+    Py_INCREF(ns);
+    Py_XSETREF(sessions_ns, ns);
+    Py_INCREF(type);
+    Py_XSETREF(session_type, (PyTypeObject *)type);
+    session_slots = ok;
+    Py_INCREF(req);
+    Py_XSETREF(k_request, req);
+    Py_INCREF(inst);
+    Py_XSETREF(k_instance, inst);
+    Py_INCREF(win);
+    Py_XSETREF(k_window, win);
+    return PyBool_FromLong(session_slots);
+}
+
+/* The slot of field f of a Session (borrowed; NULL when unset). */
+#define SSLOT(s, f) (*(PyObject **)((char *)(s) + sfield_offsets[f]))
+
+/* getattr(session, field) as a new reference. */
+static PyObject *
+sess_get(PyObject *s, int f)
+{
+    if (session_slots && Py_TYPE(s) == session_type) {
+        PyObject *v = SSLOT(s, f);
+        if (v != NULL) {
+            Py_INCREF(v);
+            return v;
+        }
+    }
+    return PyObject_GetAttr(s, sfield_strs[f]);
+}
+
+/* setattr(session, field, value); steals value (NULL: an error). */
+static int
+sess_set(PyObject *s, int f, PyObject *value)
+{
+    int rc;
+    if (value == NULL)
+        return -1;
+    if (session_slots && Py_TYPE(s) == session_type) {
+        Py_XSETREF(SSLOT(s, f), value);
+        return 0;
+    }
+    rc = PyObject_SetAttr(s, sfield_strs[f], value);
+    Py_DECREF(value);
+    return rc;
+}
+
+/* sessions.append(self._open.get(key) or self._session(key, ts));
+ * steals key (NULL: an error). */
+static int
+session_for(PyObject *self, PyObject *open, PyObject *key, PyObject *ts,
+            PyObject *sessions)
+{
+    PyObject *s;
+    int t, rc = -1;
+    if (key == NULL)
+        return -1;
+    if (PyDict_CheckExact(open)) {
+        s = PyDict_GetItemWithError(open, key);
+        if (s == NULL && PyErr_Occurred())
+            goto done;
+        s = s != NULL ? s : Py_None;
+        Py_INCREF(s);
+    }
+    else {
+        s = PyObject_CallMethodOneArg(open, ss_get, key);
+        if (s == NULL)
+            goto done;
+    }
+    t = PyObject_IsTrue(s);
+    if (t < 0) {
+        Py_DECREF(s);
+        goto done;
+    }
+    if (!t) {
+        Py_DECREF(s);
+        s = PyObject_CallMethodObjArgs(self, ss_session, key, ts, NULL);
+        if (s == NULL)
+            goto done;
+    }
+    rc = PyList_Append(sessions, s);
+    Py_DECREF(s);
+done:
+    Py_DECREF(key);
+    return rc;
+}
+
+/* The loop body of Sessionizer.add() for one session. */
+static int
+session_update(PyObject *self, PyObject *s, PyObject *record, PyObject *ts,
+               PyObject *stream, PyObject *window, int level_error)
+{
+    PyObject *v, *r;
+    int t;
+    /* session.records.append(record) */
+    v = sess_get(s, S_RECORDS);
+    if (v == NULL)
+        return -1;
+    r = PyObject_CallMethodOneArg(v, ss_append, record);
+    Py_DECREF(v);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    /* session.count += 1 */
+    v = sess_get(s, S_COUNT);
+    if (v == NULL)
+        return -1;
+    r = PyNumber_InPlaceAdd(v, ss_one);
+    Py_DECREF(v);
+    if (sess_set(s, S_COUNT, r) < 0)
+        return -1;
+    if (ts != Py_None) {
+        PyObject *last = sess_get(s, S_LAST_TS);
+        if (last == NULL)
+            return -1;
+        if (last == Py_None) {
+            Py_DECREF(last);
+            Py_INCREF(ts);
+            if (sess_set(s, S_FIRST_TS, ts) < 0)
+                return -1;
+        }
+        else {
+            t = PyObject_RichCompareBool(ts, last, Py_LT);
+            Py_DECREF(last);
+            if (t < 0)
+                return -1;
+            if (t) {
+                /* and session.key[0] != WINDOW: out of log-time order,
+                 * heapq.heappush(self._due,
+                 *                (ts + window, session.seq, session)) */
+                PyObject *key, *k0, *heapq, *push, *due, *deadline, *seq;
+                PyObject *entry;
+                key = sess_get(s, S_KEY);
+                if (key == NULL)
+                    return -1;
+                k0 = PySequence_GetItem(key, 0);
+                Py_DECREF(key);
+                if (k0 == NULL)
+                    return -1;
+                t = PyObject_RichCompareBool(k0, k_window, Py_NE);
+                Py_DECREF(k0);
+                if (t < 0)
+                    return -1;
+                if (t) {
+                    heapq = PyDict_GetItemWithError(sessions_ns, ss_heapq);
+                    if (heapq == NULL) {
+                        if (!PyErr_Occurred())
+                            PyErr_SetString(PyExc_NameError,
+                                            "name 'heapq' is not defined");
+                        return -1;
+                    }
+                    push = PyObject_GetAttr(heapq, ss_heappush);
+                    if (push == NULL)
+                        return -1;
+                    due = PyObject_GetAttr(self, ss_due);
+                    deadline = due ? PyNumber_Add(ts, window) : NULL;
+                    seq = deadline ? sess_get(s, S_SEQ) : NULL;
+                    entry = seq ? PyTuple_Pack(3, deadline, seq, s) : NULL;
+                    r = entry ? PyObject_CallFunctionObjArgs(push, due, entry,
+                                                             NULL) : NULL;
+                    Py_DECREF(push);
+                    Py_XDECREF(due);
+                    Py_XDECREF(deadline);
+                    Py_XDECREF(seq);
+                    Py_XDECREF(entry);
+                    if (r == NULL)
+                        return -1;
+                    Py_DECREF(r);
+                }
+            }
+        }
+        Py_INCREF(ts);
+        if (sess_set(s, S_LAST_TS, ts) < 0)
+            return -1;
+    }
+    /* session.streams.add(stream) */
+    v = sess_get(s, S_STREAMS);
+    if (v == NULL)
+        return -1;
+    if (PySet_CheckExact(v))
+        t = PySet_Add(v, stream);
+    else {
+        r = PyObject_CallMethodOneArg(v, ss_add, stream);
+        t = r == NULL ? -1 : 0;
+        Py_XDECREF(r);
+    }
+    Py_DECREF(v);
+    if (t < 0)
+        return -1;
+    if (level_error) {
+        /* session.errors += 1 */
+        v = sess_get(s, S_ERRORS);
+        if (v == NULL)
+            return -1;
+        r = PyNumber_InPlaceAdd(v, ss_one);
+        Py_DECREF(v);
+        if (sess_set(s, S_ERRORS, r) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+session_add(PyObject *self, PyObject *record)
+{
+    PyObject *ts = NULL, *now = NULL, *open = NULL, *level = NULL;
+    PyObject *stream = NULL, *sessions = NULL, *rid = NULL, *iid = NULL;
+    PyObject *window = NULL, *start = NULL, *levels, *when, *q;
+    PyObject *res = NULL;
+    Py_ssize_t i;
+    int t, level_error;
+
+    if (sessions_ns == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_sessions() not called");
+        return NULL;
+    }
+    /* if ts is not None and (self._now is None or ts > self._now):
+     *     self._now = ts */
+    ts = rec_get(record, F_TIMESTAMP);
+    if (ts == NULL)
+        goto done;
+    if (ts != Py_None) {
+        now = PyObject_GetAttr(self, ss_now);
+        if (now == NULL)
+            goto done;
+        t = now == Py_None ? 1 : PyObject_RichCompareBool(ts, now, Py_GT);
+        if (t < 0 || (t && PyObject_SetAttr(self, ss_now, ts) < 0))
+            goto done;
+    }
+    open = PyObject_GetAttr(self, ss_open);
+    if (open == NULL)
+        goto done;
+    /* level_error = record.level in _ERROR_LEVELS */
+    levels = PyDict_GetItemWithError(sessions_ns, ss_error_levels);
+    if (levels == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_NameError,
+                            "name '_ERROR_LEVELS' is not defined");
+        goto done;
+    }
+    Py_INCREF(levels);
+    level = rec_get(record, F_LEVEL);
+    level_error = level == NULL ? -1 : PySequence_Contains(levels, level);
+    Py_DECREF(levels);
+    if (level_error < 0)
+        goto done;
+    stream = rec_get(record, F_STREAM);
+    if (stream == NULL)
+        goto done;
+    sessions = PyList_New(0);
+    if (sessions == NULL)
+        goto done;
+    /* rid = record.global_request_id or record.request_id */
+    rid = rec_get(record, F_GLOBAL_REQUEST_ID);
+    if (rid == NULL || (t = PyObject_IsTrue(rid)) < 0)
+        goto done;
+    if (!t) {
+        Py_SETREF(rid, rec_get(record, F_REQUEST_ID));
+        if (rid == NULL || (t = PyObject_IsTrue(rid)) < 0)
+            goto done;
+    }
+    if (t) {
+        if (session_for(self, open, PyTuple_Pack(2, k_request, rid), ts,
+                        sessions) < 0)
+            goto done;
+    }
+    /* if record.instance_id: */
+    iid = rec_get(record, F_INSTANCE_ID);
+    if (iid == NULL || (t = PyObject_IsTrue(iid)) < 0)
+        goto done;
+    if (t) {
+        /* (read again, as the Python code does) */
+        Py_SETREF(iid, rec_get(record, F_INSTANCE_ID));
+        if (iid == NULL || session_for(self, open,
+                                       PyTuple_Pack(2, k_instance, iid), ts,
+                                       sessions) < 0)
+            goto done;
+    }
+    /* when = ts if ts is not None else self._now */
+    if (ts != Py_None)
+        when = ts;
+    else {
+        Py_XSETREF(now, PyObject_GetAttr(self, ss_now));
+        if (now == NULL)
+            goto done;
+        when = now;
+    }
+    window = PyObject_GetAttr(self, ss_window);
+    if (window == NULL)
+        goto done;
+    /* int(when // window) * window if when is not None else 0 */
+    if (when == Py_None)
+        start = PyLong_FromLong(0);
+    else {
+        q = PyNumber_FloorDivide(when, window);
+        if (q == NULL)
+            goto done;
+        Py_SETREF(q, PyNumber_Long(q));
+        if (q == NULL)
+            goto done;
+        start = PyNumber_Multiply(q, window);
+        Py_DECREF(q);
+    }
+    if (start == NULL || session_for(self, open,
+                                     PyTuple_Pack(3, k_window, stream, start),
+                                     ts, sessions) < 0)
+        goto done;
+    for (i = 0; i < PyList_GET_SIZE(sessions); i++) {
+        if (session_update(self, PyList_GET_ITEM(sessions, i), record, ts,
+                           stream, window, level_error) < 0)
+            goto done;
+    }
+    res = sessions;
+    sessions = NULL;
+done:
+    Py_XDECREF(ts);
+    Py_XDECREF(now);
+    Py_XDECREF(open);
+    Py_XDECREF(level);
+    Py_XDECREF(stream);
+    Py_XDECREF(sessions);
+    Py_XDECREF(rid);
+    Py_XDECREF(iid);
+    Py_XDECREF(window);
+    Py_XDECREF(start);
+    return res;
+}
+
+static PyMethodDef session_add_def = {
+    "add", (PyCFunction)session_add, METH_O,
+    "Add a record; return the sessions it now belongs to.\n\n"
+    "The compiled Sessionizer.add (logrca.parsing._speedups): the same\n"
+    "sessions and sessionizer state as the pure-Python method."
+};
+
+static PyObject *
+session_add_method(PyObject *module, PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "a class is needed");
+        return NULL;
+    }
+    if (sessions_ns == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_sessions() not called");
+        return NULL;
+    }
+    return PyDescr_NewMethod((PyTypeObject *)cls, &session_add_def);
+}
+
+/* ---------------------------------------------------------------------
+ * Baseline detector: logrca.detectors.baseline.BaselineDetector.observe()
+ *
+ * Only the common case is done here: a record whose template was seen
+ * before (or which has none) and whose level is not an error level,
+ * which the Python method answers with an empty list and no change of
+ * state. Anything else (a new template, an error record, a
+ * _seen_templates that is not a set) goes to the pure-Python method
+ * (baseline._PYTHON_OBSERVE), which then does all of its steps: none of
+ * them was done here.
+ * --------------------------------------------------------------------- */
+
+static PyObject *baseline_ns = NULL;
+static PyObject *bs_seen, *bs_python_observe;
+
+static PyObject *
+setup_baseline(PyObject *module, PyObject *args)
+{
+    PyObject *ns;
+    if (!PyArg_ParseTuple(args, "O!:setup_baseline", &PyDict_Type, &ns))
+        return NULL;
+    if (PyDict_GetItemString(ns, "_PYTHON_OBSERVE") == NULL ||
+            PyDict_GetItemString(ns, "_ERROR_LEVELS") == NULL) {
+        PyErr_SetString(PyExc_ValueError, "not the baseline module");
+        return NULL;
+    }
+    Py_INCREF(ns);
+    Py_XSETREF(baseline_ns, ns);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+baseline_get(PyObject *name)
+{
+    PyObject *v = PyDict_GetItemWithError(baseline_ns, name);
+    if (v == NULL && !PyErr_Occurred())
+        PyErr_Format(PyExc_NameError, "name %R is not defined", name);
+    return v;
+}
+
+static PyObject *
+baseline_observe(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *record, *sessions, *tid = NULL, *seen = NULL, *level = NULL;
+    PyObject *levels, *python, *res = NULL;
+    int t, quiet = 0;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError,
+                        "observe() takes a record and its sessions");
+        return NULL;
+    }
+    if (baseline_ns == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_baseline() not called");
+        return NULL;
+    }
+    record = args[0];
+    sessions = args[1];
+    tid = rec_get(record, F_TEMPLATE_ID);
+    if (tid == NULL)
+        goto done;
+    if (tid != Py_None) {
+        /* template_id in self._seen_templates: no new template */
+        seen = PyObject_GetAttr(self, bs_seen);
+        if (seen == NULL)
+            goto done;
+        if (!PySet_CheckExact(seen))
+            goto answer;
+        t = PySet_Contains(seen, tid);
+        if (t < 0)
+            goto done;
+        if (!t)
+            goto answer;
+    }
+    /* if not sessions: return [] */
+    t = PyObject_IsTrue(sessions);
+    if (t < 0)
+        goto done;
+    if (!t) {
+        quiet = 1;
+        goto answer;
+    }
+    /* level in _ERROR_LEVELS goes to Python; any other level, with no
+     * new template, returns [] */
+    level = rec_get(record, F_LEVEL);
+    levels = level != NULL ? baseline_get(ss_error_levels) : NULL;
+    if (levels == NULL)
+        goto done;
+    t = PySequence_Contains(levels, level);
+    if (t < 0)
+        goto done;
+    quiet = !t;
+answer:
+    if (quiet)
+        res = PyList_New(0);
+    else {
+        python = baseline_get(bs_python_observe);
+        if (python != NULL) {
+            PyObject *call[3] = {self, record, sessions};
+            res = PyObject_Vectorcall(python, call, 3, NULL);
+        }
+    }
+done:
+    Py_XDECREF(tid);
+    Py_XDECREF(seen);
+    Py_XDECREF(level);
+    return res;
+}
+
+static PyMethodDef baseline_observe_def = {
+    "observe", (PyCFunction)(void (*)(void))baseline_observe, METH_FASTCALL,
+    "Score one record (see logrca.detectors.base.Detector.observe).\n\n"
+    "The compiled BaselineDetector.observe (logrca.parsing._speedups): the\n"
+    "records it answers alone get the empty list the Python method gives;\n"
+    "the others go to the Python method."
+};
+
+static PyObject *
+baseline_observe_method(PyObject *module, PyObject *cls)
+{
+    if (!PyType_Check(cls)) {
+        PyErr_SetString(PyExc_TypeError, "a class is needed");
+        return NULL;
+    }
+    if (baseline_ns == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_baseline() not called");
+        return NULL;
+    }
+    return PyDescr_NewMethod((PyTypeObject *)cls, &baseline_observe_def);
+}
+
+/* ---------------------------------------------------------------------
+ * Merge: logrca.manage.replay.merge_by_time()
+ *
+ * The generator _merge_by_time() (the reference) as an iterator, state by
+ * state: the same records in the same order, the streams iterated (iter()
+ * on each, as a for loop does) at the same points, heap entries the same
+ * [time, index, record, stream] lists moved with heapq's functions. Only
+ * the inner loop (records of the current stream that come before every
+ * other stream's next one) is done without calls to Python code.
+ * --------------------------------------------------------------------- */
+
+enum { MG_START, MG_TOP, MG_YIELDED, MG_INNER, MG_DRAIN, MG_DONE };
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *streams;   /* the argument, until started */
+    PyObject *waiting;   /* list of entries, smallest last */
+    PyObject *heap;      /* list of entries (heapq) */
+    PyObject *entry;     /* the entry whose stream is being read */
+    PyObject *it;        /* iter(entry[3]) */
+    PyObject *bound_ts;
+    PyObject *bound_index;
+    PyObject *index;     /* entry[1] when it was yielded */
+    int state;
+} MergeIter;
+
+static PyTypeObject MergeIter_Type;
+static PyObject *mg_heappush = NULL, *mg_heappop = NULL;
+static PyObject *mg_heapreplace = NULL, *mg_empty = NULL, *mg_sort = NULL;
+static PyObject *mg_reverse_kw = NULL;
+
+static PyObject *
+mg_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"streams", NULL};
+    PyObject *streams;
+    MergeIter *self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:MergeIterator", kwlist,
+                                     &streams))
+        return NULL;
+    if (mg_heappush == NULL) {
+        PyObject *heapq = PyImport_ImportModule("heapq");
+        if (heapq == NULL)
+            return NULL;
+        mg_heappush = PyObject_GetAttrString(heapq, "heappush");
+        mg_heappop = PyObject_GetAttrString(heapq, "heappop");
+        mg_heapreplace = PyObject_GetAttrString(heapq, "heapreplace");
+        Py_DECREF(heapq);
+        if (mg_heappush == NULL || mg_heappop == NULL ||
+                mg_heapreplace == NULL) {
+            Py_CLEAR(mg_heappush);
+            Py_CLEAR(mg_heappop);
+            Py_CLEAR(mg_heapreplace);
+            return NULL;
+        }
+    }
+    self = (MergeIter *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    Py_INCREF(streams);
+    self->streams = streams;
+    self->state = MG_START;
+    return (PyObject *)self;
+}
+
+#define MG_OBJECTS(X) \
+    X(streams) X(waiting) X(heap) X(entry) X(it) X(bound_ts) \
+    X(bound_index) X(index)
+
+static int
+mg_traverse(MergeIter *self, visitproc visit, void *arg)
+{
+#define X(name) Py_VISIT(self->name);
+    MG_OBJECTS(X)
+#undef X
+    return 0;
+}
+
+static int
+mg_clear(MergeIter *self)
+{
+#define X(name) Py_CLEAR(self->name);
+    MG_OBJECTS(X)
+#undef X
+    return 0;
+}
+
+static void
+mg_dealloc(MergeIter *self)
+{
+    PyObject_GC_UnTrack(self);
+    mg_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* record.timestamp or 0.0 (a new reference). */
+static PyObject *
+mg_time(PyObject *record)
+{
+    PyObject *ts = rec_get(record, F_TIMESTAMP);
+    int t;
+    if (ts == NULL)
+        return NULL;
+    t = PyObject_IsTrue(ts);
+    if (t < 0) {
+        Py_DECREF(ts);
+        return NULL;
+    }
+    if (!t)
+        Py_SETREF(ts, PyFloat_FromDouble(0.0));
+    return ts;
+}
+
+/* a < b for two entries [time, index, ...], as list comparison does it
+ * when the indexes differ (they always do): the first items that are not
+ * identical or equal decide. */
+static int
+mg_less(PyObject *a, PyObject *b)
+{
+    Py_ssize_t i, n;
+    if (!PyList_CheckExact(a) || !PyList_CheckExact(b))
+        return PyObject_RichCompareBool(a, b, Py_LT);
+    n = Py_MIN(PyList_GET_SIZE(a), PyList_GET_SIZE(b));
+    for (i = 0; i < n && i < 2; i++) {
+        PyObject *x = PyList_GET_ITEM(a, i), *y = PyList_GET_ITEM(b, i);
+        int t = PyObject_RichCompareBool(x, y, Py_EQ);
+        if (t < 0)
+            return -1;
+        if (!t)
+            return PyObject_RichCompareBool(x, y, Py_LT);
+    }
+    return PyObject_RichCompareBool(a, b, Py_LT);
+}
+
+/* bool(a OP b), as an ``if`` tests it (no identity shortcut). */
+static int
+mg_truth(PyObject *a, PyObject *b, int op)
+{
+    PyObject *r = PyObject_RichCompare(a, b, op);
+    int t;
+    if (r == NULL)
+        return -1;
+    t = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return t;
+}
+
+/* The first loop of _merge_by_time(): the first record of each stream,
+ * then waiting.sort(reverse=True). */
+static int
+mg_start(MergeIter *self)
+{
+    PyObject *streams, *stream, *it, *record, *entry, *index, *r;
+    Py_ssize_t i = 0;
+    self->waiting = PyList_New(0);
+    self->heap = PyList_New(0);
+    if (self->waiting == NULL || self->heap == NULL)
+        return -1;
+    streams = PyObject_GetIter(self->streams);
+    Py_CLEAR(self->streams);
+    if (streams == NULL)
+        return -1;
+    while ((stream = PyIter_Next(streams)) != NULL) {
+        it = PyObject_GetIter(stream);
+        record = it != NULL ? PyIter_Next(it) : NULL;
+        Py_XDECREF(it);
+        if (record != NULL) {
+            PyObject *ts = mg_time(record);
+            index = ts != NULL ? PyLong_FromSsize_t(i) : NULL;
+            entry = index != NULL ? PyList_New(4) : NULL;
+            if (entry == NULL) {
+                Py_XDECREF(ts);
+                Py_XDECREF(index);
+                Py_DECREF(record);
+                Py_DECREF(stream);
+                Py_DECREF(streams);
+                return -1;
+            }
+            PyList_SET_ITEM(entry, 0, ts);
+            PyList_SET_ITEM(entry, 1, index);
+            PyList_SET_ITEM(entry, 2, record);
+            PyList_SET_ITEM(entry, 3, stream);
+            stream = NULL;
+            if (PyList_Append(self->waiting, entry) < 0) {
+                Py_DECREF(entry);
+                Py_DECREF(streams);
+                return -1;
+            }
+            Py_DECREF(entry);
+        }
+        Py_XDECREF(stream);
+        if (PyErr_Occurred()) {
+            Py_DECREF(streams);
+            return -1;
+        }
+        i++;
+    }
+    Py_DECREF(streams);
+    if (PyErr_Occurred())
+        return -1;
+    r = PyObject_GetAttr(self->waiting, mg_sort);
+    if (r == NULL)
+        return -1;
+    Py_SETREF(r, PyObject_Call(r, mg_empty, mg_reverse_kw));
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *
+mg_call(PyObject *fn, PyObject *a, PyObject *b)
+{
+    PyObject *args[2] = {a, b};
+    return PyObject_Vectorcall(fn, args, b == NULL ? 1 : 2, NULL);
+}
+
+static PyObject *
+mg_step(MergeIter *self)
+{
+    PyObject *r, *record;
+    Py_ssize_t size, nw;
+    int t;
+    for (;;) {
+        switch (self->state) {
+        case MG_START:
+            if (mg_start(self) < 0)
+                return NULL;
+            self->state = MG_TOP;
+            break;
+        case MG_TOP:
+            /* while heap or waiting: */
+            size = PyList_GET_SIZE(self->heap);
+            nw = PyList_GET_SIZE(self->waiting);
+            if (size == 0 && nw == 0) {
+                self->state = MG_DONE;
+                return NULL;
+            }
+            if (nw) {
+                /* if waiting and (not heap or waiting[-1] < heap[0]):
+                 *     push(heap, waiting.pop()); continue */
+                t = size == 0 ? 1 : mg_less(
+                    PyList_GET_ITEM(self->waiting, nw - 1),
+                    PyList_GET_ITEM(self->heap, 0));
+                if (t < 0)
+                    return NULL;
+                if (t) {
+                    PyObject *last = PyList_GET_ITEM(self->waiting, nw - 1);
+                    Py_INCREF(last);
+                    if (PyList_SetSlice(self->waiting, nw - 1, nw,
+                                        NULL) < 0) {
+                        Py_DECREF(last);
+                        return NULL;
+                    }
+                    r = mg_call(mg_heappush, self->heap, last);
+                    Py_DECREF(last);
+                    if (r == NULL)
+                        return NULL;
+                    Py_DECREF(r);
+                    break;
+                }
+            }
+            /* entry = heap[0]; index = entry[1]; yield entry[2] */
+            Py_XSETREF(self->entry, PyList_GET_ITEM(self->heap, 0));
+            Py_INCREF(self->entry);
+            record = PySequence_GetItem(self->entry, 1);
+            if (record == NULL)
+                return NULL;
+            Py_XSETREF(self->index, record);
+            record = PySequence_GetItem(self->entry, 2);
+            if (record == NULL)
+                return NULL;
+            self->state = MG_YIELDED;
+            return record;
+        case MG_YIELDED: {
+            PyObject *bound = NULL, *stream;
+            size = PyList_GET_SIZE(self->heap);
+            nw = PyList_GET_SIZE(self->waiting);
+            if (size > 1) {
+                bound = PyList_GET_ITEM(self->heap, 1);
+                if (size > 2) {
+                    t = mg_less(PyList_GET_ITEM(self->heap, 2), bound);
+                    if (t < 0)
+                        return NULL;
+                    if (t)
+                        bound = PyList_GET_ITEM(self->heap, 2);
+                }
+            }
+            if (nw) {
+                PyObject *last = PyList_GET_ITEM(self->waiting, nw - 1);
+                t = bound == NULL ? 1 : mg_less(last, bound);
+                if (t < 0)
+                    return NULL;
+                if (t)
+                    bound = last;
+            }
+            stream = PySequence_GetItem(self->entry, 3);
+            if (stream == NULL)
+                return NULL;
+            Py_XSETREF(self->it, PyObject_GetIter(stream));
+            Py_DECREF(stream);
+            if (self->it == NULL)
+                return NULL;
+            if (bound == NULL) {
+                /* yield from entry[3]; heap.clear() */
+                self->state = MG_DRAIN;
+                break;
+            }
+            Py_INCREF(bound);
+            Py_XSETREF(self->bound_ts, PySequence_GetItem(bound, 0));
+            Py_XSETREF(self->bound_index, PySequence_GetItem(bound, 1));
+            Py_DECREF(bound);
+            if (self->bound_ts == NULL || self->bound_index == NULL)
+                return NULL;
+            self->state = MG_INNER;
+            break;
+        }
+        case MG_INNER: {
+            PyObject *ts;
+            record = PyIter_Next(self->it);
+            if (record == NULL) {
+                if (PyErr_Occurred())
+                    return NULL;
+                /* for ... else: heapq.heappop(heap) */
+                r = mg_call(mg_heappop, self->heap, NULL);
+                if (r == NULL)
+                    return NULL;
+                Py_DECREF(r);
+                Py_CLEAR(self->it);
+                self->state = MG_TOP;
+                break;
+            }
+            ts = mg_time(record);
+            if (ts == NULL) {
+                Py_DECREF(record);
+                return NULL;
+            }
+            /* ts < bound_ts or (ts == bound_ts and index < bound_index) */
+            if (PyFloat_CheckExact(ts) && PyFloat_CheckExact(self->bound_ts)
+                    && PyLong_CheckExact(self->index)
+                    && PyLong_CheckExact(self->bound_index)) {
+                double a = PyFloat_AS_DOUBLE(ts);
+                double b = PyFloat_AS_DOUBLE(self->bound_ts);
+                t = a < b;
+                if (!t && a == b) {
+                    t = mg_truth(self->index, self->bound_index, Py_LT);
+                }
+            }
+            else {
+                t = mg_truth(ts, self->bound_ts, Py_LT);
+                if (t == 0) {
+                    t = mg_truth(ts, self->bound_ts, Py_EQ);
+                    if (t > 0)
+                        t = mg_truth(self->index, self->bound_index, Py_LT);
+                }
+            }
+            if (t != 0) {
+                Py_DECREF(ts);
+                if (t < 0) {
+                    Py_DECREF(record);
+                    return NULL;
+                }
+                return record;
+            }
+            /* entry[0] = ts; entry[2] = record;
+             * heapq.heapreplace(heap, entry); break */
+            if (PySequence_SetItem(self->entry, 0, ts) < 0 ||
+                    PySequence_SetItem(self->entry, 2, record) < 0) {
+                Py_DECREF(ts);
+                Py_DECREF(record);
+                return NULL;
+            }
+            Py_DECREF(ts);
+            Py_DECREF(record);
+            r = mg_call(mg_heapreplace, self->heap, self->entry);
+            if (r == NULL)
+                return NULL;
+            Py_DECREF(r);
+            Py_CLEAR(self->it);
+            self->state = MG_TOP;
+            break;
+        }
+        case MG_DRAIN:
+            record = PyIter_Next(self->it);
+            if (record != NULL || PyErr_Occurred())
+                return record;
+            Py_CLEAR(self->it);
+            if (PyList_SetSlice(self->heap, 0, PyList_GET_SIZE(self->heap),
+                                NULL) < 0)
+                return NULL;
+            self->state = MG_TOP;
+            break;
+        default:
+            return NULL;
+        }
+    }
+}
+
+static PyObject *
+mg_next(MergeIter *self)
+{
+    PyObject *record = mg_step(self);
+    if (record == NULL) {
+        /* Finished or failed: like a generator, it yields no more. */
+        self->state = MG_DONE;
+        mg_clear(self);
+    }
+    return record;
+}
+
+PyDoc_STRVAR(mg_doc,
+"MergeIterator(streams)\n\n"
+"logrca.manage.replay.merge_by_time(streams), compiled: the same records\n"
+"in the same order (see _merge_by_time, the reference).");
+
+static PyTypeObject MergeIter_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "logrca.parsing._speedups.MergeIterator",
+    .tp_basicsize = sizeof(MergeIter),
+    .tp_dealloc = (destructor)mg_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = mg_doc,
+    .tp_traverse = (traverseproc)mg_traverse,
+    .tp_clear = (inquiry)mg_clear,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)mg_next,
+    .tp_new = mg_new,
+};
+
+/* ---------------------------------------------------------------------
+ * Pipeline: the loops of logrca.agent.pipeline.Pipeline.process_many()
+ *
+ * Both loops as the Python code writes them (kept there as the
+ * reference), statement by statement; every call (the miner's add, the
+ * sessionizer's add, each detector's observe, expiring) is the same call
+ * to the same Python-visible object. Only the looping, the counting and
+ * the time test run here.
+ * --------------------------------------------------------------------- */
+
+static PyObject *pl_extend = NULL;
+
+/* bool(a OP b), as an ``if`` tests it. */
+static int
+pl_truth(PyObject *a, PyObject *b, int op)
+{
+    PyObject *r = PyObject_RichCompare(a, b, op);
+    int t;
+    if (r == NULL)
+        return -1;
+    t = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return t;
+}
+
+/* template_records(add, records, unparsed_kind):
+ *     for record in records:
+ *         if (record.template_id is None
+ *                 and record.kind != unparsed_kind):
+ *             (record.template_id, record.template,
+ *              record.params) = add(record.message)            */
+static PyObject *
+template_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *add, *records, *unparsed, *it, *record;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "template_records(add, records, unparsed_kind)");
+        return NULL;
+    }
+    add = args[0];
+    records = args[1];
+    unparsed = args[2];
+    it = PyObject_GetIter(records);
+    if (it == NULL)
+        return NULL;
+    while ((record = PyIter_Next(it)) != NULL) {
+        PyObject *v, *message, *res, *parts[3];
+        int t, i;
+        v = rec_get(record, F_TEMPLATE_ID);
+        if (v == NULL)
+            goto fail;
+        t = v == Py_None;
+        Py_DECREF(v);
+        if (!t) {
+            Py_DECREF(record);
+            continue;
+        }
+        v = rec_get(record, F_KIND);
+        if (v == NULL)
+            goto fail;
+        t = pl_truth(v, unparsed, Py_NE);
+        Py_DECREF(v);
+        if (t < 0)
+            goto fail;
+        if (!t) {
+            Py_DECREF(record);
+            continue;
+        }
+        message = rec_get(record, F_MESSAGE);
+        if (message == NULL)
+            goto fail;
+        res = PyObject_Vectorcall(add, &message, 1, NULL);
+        Py_DECREF(message);
+        if (res == NULL)
+            goto fail;
+        /* unpack exactly three values, then assign left to right */
+        if (PyTuple_CheckExact(res) && PyTuple_GET_SIZE(res) == 3) {
+            for (i = 0; i < 3; i++) {
+                parts[i] = PyTuple_GET_ITEM(res, i);
+                Py_INCREF(parts[i]);
+            }
+        }
+        else {
+            /* (any other result: the messages of Python's unpacking) */
+            PyObject *seq = PySequence_Fast(res, "cannot unpack "
+                                            "non-iterable object");
+            if (seq == NULL || PySequence_Fast_GET_SIZE(seq) != 3) {
+                if (seq != NULL) {
+                    if (PySequence_Fast_GET_SIZE(seq) < 3)
+                        PyErr_Format(PyExc_ValueError,
+                                     "not enough values to unpack "
+                                     "(expected 3, got %zd)",
+                                     PySequence_Fast_GET_SIZE(seq));
+                    else
+                        PyErr_SetString(PyExc_ValueError,
+                                        "too many values to unpack "
+                                        "(expected 3)");
+                    Py_DECREF(seq);
+                }
+                Py_DECREF(res);
+                goto fail;
+            }
+            for (i = 0; i < 3; i++) {
+                parts[i] = PySequence_Fast_GET_ITEM(seq, i);
+                Py_INCREF(parts[i]);
+            }
+            Py_DECREF(seq);
+        }
+        Py_DECREF(res);
+        if (rec_set(record, F_TEMPLATE_ID, parts[0]) < 0) {
+            Py_DECREF(parts[1]);
+            Py_DECREF(parts[2]);
+            goto fail;
+        }
+        if (rec_set(record, F_TEMPLATE, parts[1]) < 0) {
+            Py_DECREF(parts[2]);
+            goto fail;
+        }
+        if (rec_set(record, F_PARAMS, parts[2]) < 0)
+            goto fail;
+        Py_DECREF(record);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(record);
+    Py_DECREF(it);
+    return NULL;
+}
+
+/* pipeline_records(records, unparsed_kind, add_to_sessions, observers,
+ *                  found, state, first_expire, expire_due)
+ *
+ * Pipeline.process_many()'s second loop. state is [count, unparsed,
+ * next_expire] and holds the loop's values when this returns, also on an
+ * error; first_expire() gives next_expire for the first dated record,
+ * expire_due(state, found) sets state[2] and expires (a record at or past
+ * next_expire). */
+static PyObject *
+pipeline_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *records, *unparsed_kind, *add, *observers, *found, *state;
+    PyObject *first_expire, *expire_due, *it, *record = NULL;
+    PyObject *next_expire, *sessions = NULL, *v;
+    Py_ssize_t count, unparsed, i;
+    int t, ok = 0;
+    if (nargs != 8 || !PyList_CheckExact(args[5]) ||
+            PyList_GET_SIZE(args[5]) != 3 || !PyList_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "pipeline_records(records, unparsed_kind, "
+                        "add_to_sessions, observers, found, state, "
+                        "first_expire, expire_due)");
+        return NULL;
+    }
+    records = args[0];
+    unparsed_kind = args[1];
+    add = args[2];
+    observers = args[3];
+    found = args[4];
+    state = args[5];
+    first_expire = args[6];
+    expire_due = args[7];
+    count = PyLong_AsSsize_t(PyList_GET_ITEM(state, 0));
+    if (count == -1 && PyErr_Occurred())
+        return NULL;
+    unparsed = PyLong_AsSsize_t(PyList_GET_ITEM(state, 1));
+    if (unparsed == -1 && PyErr_Occurred())
+        return NULL;
+    next_expire = PyList_GET_ITEM(state, 2);
+    Py_INCREF(next_expire);
+    it = PyObject_GetIter(records);
+    if (it == NULL) {
+        Py_DECREF(next_expire);
+        return NULL;
+    }
+    while ((record = PyIter_Next(it)) != NULL) {
+        PyObject *ts;
+        count += 1;
+        /* if record.kind == unparsed_kind: unparsed += 1 */
+        v = rec_get(record, F_KIND);
+        if (v == NULL)
+            goto done;
+        t = pl_truth(v, unparsed_kind, Py_EQ);
+        Py_DECREF(v);
+        if (t < 0)
+            goto done;
+        unparsed += t;
+        sessions = PyObject_Vectorcall(add, &record, 1, NULL);
+        if (sessions == NULL)
+            goto done;
+        /* for observe in observers: (a list, read as it goes) */
+        for (i = 0; i < PyList_GET_SIZE(observers); i++) {
+            PyObject *observe = PyList_GET_ITEM(observers, i), *got;
+            PyObject *call[2] = {record, sessions};
+            Py_INCREF(observe);
+            got = PyObject_Vectorcall(observe, call, 2, NULL);
+            Py_DECREF(observe);
+            if (got == NULL)
+                goto done;
+            t = PyObject_IsTrue(got);
+            if (t > 0) {
+                v = PyObject_CallMethodOneArg(found, pl_extend, got);
+                t = v == NULL ? -1 : 1;
+                Py_XDECREF(v);
+            }
+            Py_DECREF(got);
+            if (t < 0)
+                goto done;
+        }
+        Py_CLEAR(sessions);
+        /* if ts is not None: first deadline, or expire when due */
+        ts = rec_get(record, F_TIMESTAMP);
+        if (ts == NULL)
+            goto done;
+        if (ts != Py_None) {
+            if (next_expire == Py_None) {
+                v = PyObject_CallNoArgs(first_expire);
+                if (v == NULL) {
+                    Py_DECREF(ts);
+                    goto done;
+                }
+                Py_SETREF(next_expire, v);
+            }
+            else {
+                if (PyFloat_CheckExact(ts) && PyFloat_CheckExact(next_expire))
+                    t = PyFloat_AS_DOUBLE(ts) >= PyFloat_AS_DOUBLE(next_expire);
+                else
+                    t = pl_truth(ts, next_expire, Py_GE);
+                if (t < 0) {
+                    Py_DECREF(ts);
+                    goto done;
+                }
+                if (t) {
+                    PyObject *call[2] = {state, found};
+                    Py_INCREF(next_expire);
+                    if (PyList_SetItem(state, 2, next_expire) < 0) {
+                        Py_DECREF(ts);
+                        goto done;
+                    }
+                    v = PyObject_Vectorcall(expire_due, call, 2, NULL);
+                    /* expire_due set state[2] first, as the Python loop
+                     * sets next_expire before expiring */
+                    Py_SETREF(next_expire, PyList_GET_ITEM(state, 2));
+                    Py_INCREF(next_expire);
+                    if (v == NULL) {
+                        Py_DECREF(ts);
+                        goto done;
+                    }
+                    Py_DECREF(v);
+                }
+            }
+        }
+        Py_DECREF(ts);
+        Py_CLEAR(record);
+    }
+    ok = !PyErr_Occurred();
+done:
+    Py_XDECREF(record);
+    Py_XDECREF(sessions);
+    Py_DECREF(it);
+    {
+        /* state = [count, unparsed, next_expire], also on an error */
+        PyObject *exc_type, *exc_value, *exc_tb, *c, *u;
+        PyErr_Fetch(&exc_type, &exc_value, &exc_tb);
+        c = PyLong_FromSsize_t(count);
+        u = PyLong_FromSsize_t(unparsed);
+        if (c == NULL || u == NULL) {
+            Py_XDECREF(c);
+            Py_XDECREF(u);
+            Py_DECREF(next_expire);
+            Py_XDECREF(exc_type);
+            Py_XDECREF(exc_value);
+            Py_XDECREF(exc_tb);
+            return NULL;
+        }
+        PyList_SetItem(state, 0, c);
+        PyList_SetItem(state, 1, u);
+        PyList_SetItem(state, 2, next_expire);
+        PyErr_Restore(exc_type, exc_value, exc_tb);
+    }
+    if (!ok)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------------
  * Module
  * --------------------------------------------------------------------- */
 
@@ -2766,6 +4031,27 @@ static PyMethodDef module_methods[] = {
      "setup_shape(shape_globals): where the miner's helpers are."},
     {"shape_add_method", shape_add_method, METH_O,
      "shape_add_method(cls): the compiled ``add`` as a method of cls."},
+    {"setup_sessions", setup_sessions, METH_VARARGS,
+     "setup_sessions(sessions_globals): where Session and the session\n"
+     "kinds are; True when sessions are updated slot by slot."},
+    {"session_add_method", session_add_method, METH_O,
+     "session_add_method(cls): the compiled ``add`` as a method of cls\n"
+     "(logrca.agent.sessions.Sessionizer)."},
+    {"setup_baseline", setup_baseline, METH_VARARGS,
+     "setup_baseline(baseline_globals): where the baseline detector's\n"
+     "Python observe and error levels are."},
+    {"baseline_observe_method", baseline_observe_method, METH_O,
+     "baseline_observe_method(cls): the compiled ``observe`` as a method\n"
+     "of cls (logrca.detectors.baseline.BaselineDetector)."},
+    {"template_records", (PyCFunction)(void (*)(void))template_records,
+     METH_FASTCALL,
+     "template_records(add, records, unparsed_kind): the template loop of\n"
+     "Pipeline.process_many(), compiled."},
+    {"pipeline_records", (PyCFunction)(void (*)(void))pipeline_records,
+     METH_FASTCALL,
+     "pipeline_records(records, unparsed_kind, add_to_sessions, observers,\n"
+     "found, state, first_expire, expire_due): the record loop of\n"
+     "Pipeline.process_many(), compiled."},
     {"mask_token", py_mask_token, METH_O,
      "shape.mask_token(token), compiled (for tests)."},
     {"mask_token_full", py_mask_token_full, METH_O,
@@ -2828,14 +4114,38 @@ PyInit__speedups(void)
     INTERN(s_template, "template")
     INTERN(s_space, " ")
     INTERN(s_debug, "DEBUG")
+    INTERN(ss_now, "_now")
+    INTERN(ss_open, "_open")
+    INTERN(ss_window, "window")
+    INTERN(ss_due, "_due")
+    INTERN(ss_session, "_session")
+    INTERN(ss_append, "append")
+    INTERN(ss_add, "add")
+    INTERN(ss_get, "get")
+    INTERN(ss_heappush, "heappush")
+    INTERN(ss_heapq, "heapq")
+    INTERN(ss_error_levels, "_ERROR_LEVELS")
+    INTERN(bs_seen, "_seen_templates")
+    INTERN(bs_python_observe, "_PYTHON_OBSERVE")
+    if ((ss_one = PyLong_FromLong(1)) == NULL)
+        return NULL;
+    for (i = 0; i < N_SFIELDS; i++)
+        INTERN(sfield_strs[i], sfield_names[i])
     for (i = 0; i < N_FIELDS; i++)
         INTERN(field_strs[i], field_names[i])
     for (i = 0; i < N_LEVELS; i++) {
         INTERN(level_strs[i], level_names[i])
         level_lens[i] = (Py_ssize_t)strlen(level_names[i]);
     }
-    if (PyType_Ready(&ReadIter_Type) < 0)
+    if (PyType_Ready(&ReadIter_Type) < 0 ||
+            PyType_Ready(&MergeIter_Type) < 0)
         return NULL;
+    if ((mg_empty = PyTuple_New(0)) == NULL ||
+            (mg_reverse_kw = Py_BuildValue("{s:O}", "reverse",
+                                           Py_True)) == NULL)
+        return NULL;
+    INTERN(mg_sort, "sort")
+    INTERN(pl_extend, "extend")
     m = PyModule_Create(&speedups_module);
     if (m == NULL)
         return NULL;
@@ -2843,6 +4153,13 @@ PyInit__speedups(void)
     if (PyModule_AddObject(m, "RecordIterator",
                            (PyObject *)&ReadIter_Type) < 0) {
         Py_DECREF(&ReadIter_Type);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&MergeIter_Type);
+    if (PyModule_AddObject(m, "MergeIterator",
+                           (PyObject *)&MergeIter_Type) < 0) {
+        Py_DECREF(&MergeIter_Type);
         Py_DECREF(m);
         return NULL;
     }

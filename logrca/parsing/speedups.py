@@ -16,8 +16,11 @@
 installed on a machine with a C compiler; it is optional, so an install
 without one works and uses the pure-Python code, which stays the
 reference: both give the same records, reader counters, templates and
-miner state (the unit tests compare them). ``RecordReader.read()`` and
-``ShapeParser.add()`` use the compiled code when it is loaded.
+miner state, and the same sessions (the unit tests compare them).
+``RecordReader.read()``, ``ShapeParser.add()``,
+``logrca.agent.sessions.Sessionizer.add()`` and (for records of known
+templates below ERROR) ``logrca.detectors.baseline.BaselineDetector.observe()``
+use the compiled code when it is loaded.
 
 Set ``LOGRCA_NO_SPEEDUPS=1`` in the environment to force the pure-Python
 code; :func:`use` switches at run time (tests and benchmarks).
@@ -43,6 +46,21 @@ def _wanted():
 # The compiled module in use, or None.
 module = _import() if _wanted() else None
 
+# Functions of other packages to call with the module in use (None: the
+# pure-Python code) whenever it changes (see register()).
+_installers = []
+
+
+def register(install):
+    """Call ``install(module)`` now and whenever :func:`use` switches.
+
+    For modules outside :mod:`logrca.parsing` that the accelerator speeds
+    up (the sessionizer, the baseline detector), so that this module
+    imports none of them.
+    """
+    _installers.append(install)
+    install(module)
+
 
 def implementation():
     """``'c'`` when the compiled accelerator is in use, else ``'python'``."""
@@ -57,8 +75,10 @@ def available():
 def use(enabled):
     """Use the compiled accelerator (if it imports) or the pure Python.
 
-    Applies to readers' ``read()`` calls and miners' ``add()`` calls made
-    from now on. Returns :func:`implementation`.
+    Applies to readers' ``read()`` calls, miners' ``add()`` calls,
+    sessionizers' ``add()`` calls and baseline detectors' ``observe()``
+    calls made from now on. Returns
+    :func:`implementation`.
     """
     global module
     module = _import() if enabled else None
@@ -67,4 +87,6 @@ def use(enabled):
     from logrca.parsing import shape
     oslo_log._install(module)
     shape._install(module)
+    for install in _installers:
+        install(module)
     return implementation()

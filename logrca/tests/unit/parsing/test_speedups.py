@@ -10,14 +10,17 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The compiled accelerator against the pure-Python reader and miner.
+"""The compiled accelerator against the pure-Python reader, miner,
+sessionizer, baseline detector, replay merge and pipeline loops.
 
 Every test runs the same input through both implementations and fails
 when they disagree in any way: records (every field, and its type),
-reader counters and state, exceptions, templates, parameters and the
-miner's caches and clusters.
+reader counters and state, exceptions, templates, parameters, the
+miner's caches and clusters, the sessions with the sessionizer's state,
+the baseline detector's anomalies and state, and merged records.
 """
 
+import collections
 import dataclasses
 import functools
 import json
@@ -29,7 +32,13 @@ import pytest
 from oslo_log import formatters
 
 from logrca import conf as logrca_conf
+from logrca.agent import pipeline as pipeline_mod
+from logrca.agent import sessions as sessions_mod
+from logrca.detectors import base as detector_base
+from logrca.detectors import baseline as baseline_mod
+from logrca.manage import replay as replay_mod
 from logrca.parsing import oslo_log
+from logrca.parsing import records as records_mod
 from logrca.parsing import shape
 from logrca.parsing import speedups
 from logrca.tests import services
@@ -562,3 +571,407 @@ def test_mask_token_full_alike():
     differ = [t for t in tokens
               if _speedups.mask_token_full(t) != shape.mask_token_full(t)]
     assert len(tokens) > 25000 and differ == []
+
+
+# -- sessionizer -----------------------------------------------------------
+
+
+def _session_state(session):
+    return (session.key, [id(r) for r in session.records], session.count,
+            session.first_ts, session.last_ts, sorted(session.streams),
+            session.errors, session.seq, session.state)
+
+
+def _sessionize(impl, records, window, expire_every=None):
+    """Every step of one sessionizer over ``records``: the sessions each
+    add() returns (their state after it), what expire() closes, the heap
+    and the sessionizer's state; and the exception, if any."""
+    speedups.use(impl == 'c')
+    sessionizer = sessions_mod.Sessionizer(window)
+    steps = []
+    error = None
+    try:
+        for i, record in enumerate(records):
+            got = sessionizer.add(record)
+            assert type(got) is list
+            steps.append(('add', [_session_state(s) for s in got],
+                          sessionizer.now))
+            if expire_every and i % expire_every == 0:
+                steps.append(('expire', [_session_state(s) for s in
+                                         sessionizer.expire()]))
+    except Exception as exc:  # compared between the implementations
+        error = (type(exc), str(exc))
+    heap = sorted((d, seq, s.key) for d, seq, s in sessionizer._due)
+    steps.append(('state', heap, [s.key for s in sessionizer._undated],
+                  {k: _session_state(s) for k, s in
+                   sessionizer._open.items()}, sessionizer._seq))
+    steps.append(('closed', [_session_state(s) for s in
+                             sessionizer.close_all()]))
+    return steps, error
+
+
+def assert_same_sessions(records, window=300, expire_every=None):
+    python = _sessionize('python', records, window, expire_every)
+    c = _sessionize('c', records, window, expire_every)
+    assert c[1] == python[1]
+    assert len(c[0]) == len(python[0])
+    for got, want in zip(c[0], python[0]):
+        assert got == want
+    return python
+
+
+def _real_records():
+    speedups.use(False)
+    records = []
+    for stream, lines in real_streams():
+        reader = oslo_log.RecordReader(stream)
+        records.extend(reader.read(lines))
+        records.extend(reader.flush())
+    # Log-time order, as the agent merges streams; a few records moved
+    # out of order and a few without a timestamp.
+    records.sort(key=lambda r: r.timestamp)
+    for i in range(0, len(records) - 40, 97):
+        records[i], records[i + 40] = records[i + 40], records[i]
+    for record in records[5::211]:
+        record.timestamp = None
+    return records
+
+
+def test_switch_sessionizer():
+    assert speedups.use(True) == 'c'
+    assert sessions_mod.Sessionizer.add is not sessions_mod._PYTHON_ADD
+    assert speedups.use(False) == 'python'
+    assert sessions_mod.Sessionizer.add is sessions_mod._PYTHON_ADD
+
+
+def test_real_records_sessionized_alike():
+    records = _real_records()
+    steps, error = assert_same_sessions(records, expire_every=50)
+    assert error is None
+    assert len(steps) > len(records)
+    assert_same_sessions(records, window=60)
+    assert_same_sessions(records, window=7.5, expire_every=13)
+
+
+def test_edge_records_sessionized_alike():
+    LogRecord = records_mod.LogRecord
+    edge = [
+        LogRecord('a', None, 'ERROR', request_id='req-1'),
+        LogRecord('a', None, 'INFO', instance_id=UUID),
+        LogRecord('a', 100.0, 'CRITICAL', request_id='req-1',
+                  global_request_id='req-g', instance_id=UUID),
+        LogRecord('b', 99.5, 'WARNING', request_id='', global_request_id=''),
+        LogRecord('b', 400, 'ERROR', request_id='req-1'),
+        LogRecord('a', -5.25, None, instance_id=UUID),
+        LogRecord('c', 1e12, 'ERROR', global_request_id='req-g'),
+        LogRecord('c', 1e12 - 1, 'INFO', global_request_id='req-g'),
+        LogRecord('c', float('inf'), 'INFO'),
+    ]
+    # inf // window is nan, which int() refuses: both raise alike.
+    steps, error = assert_same_sessions(edge, expire_every=2)
+    assert error is not None and error[0] is ValueError
+    assert_same_sessions(edge[:-1], window=60)
+    assert_same_sessions(edge[:-1], window=0.5, expire_every=1)
+
+
+def test_duck_typed_records_and_subclassed_sessions_alike(monkeypatch):
+    class Duck:
+        def __init__(self, stream, timestamp, level, request_id=None):
+            self.stream = stream
+            self.timestamp = timestamp
+            self.level = level
+            self.request_id = request_id
+            self.global_request_id = None
+            self.instance_id = None
+
+    class Bigger(sessions_mod.Session):
+        __slots__ = ('extra',)
+
+    ducks = [Duck('a', 10.0, 'ERROR', 'req-1'), Duck('b', 5.0, 'INFO'),
+             Duck('a', 3.0, 'ERROR', 'req-1'), Duck('a', None, 'INFO')]
+    assert_same_sessions(ducks, window=4, expire_every=1)
+    monkeypatch.setattr(sessions_mod, 'Session', Bigger)
+    assert_same_sessions(ducks, window=4, expire_every=1)
+    assert_same_sessions(_real_records()[:500], window=60, expire_every=7)
+
+
+# -- baseline detector -----------------------------------------------------
+
+
+def _observe_all(impl, records, window=300, alarm=True, burst=2):
+    """What a baseline detector answers for each record (with the
+    sessions the pure-Python sessionizer gives) and its state after."""
+    speedups.use(False)
+    sessionizer = sessions_mod.Sessionizer(window)
+    homes = [sessionizer.add(r) for r in records]
+    speedups.use(impl == 'c')
+    conf = _conf()
+    conf.set_override('error_burst_count', burst, 'detectors')
+    conf.set_override('new_template_alarm', alarm, 'detectors')
+    detector = baseline_mod.BaselineDetector(conf)
+    out = []
+    for i, (record, sessions) in enumerate(zip(records, homes)):
+        # Some records are observed without sessions.
+        got = detector.observe(record, sessions if i % 37 else [])
+        assert type(got) is list
+        out.append([a.to_dict() for a in got])
+    for sessions in homes:
+        for session in sessions:
+            out.append(repr(sorted(session.state.items())))
+    out.append(sorted(detector._seen_templates))
+    return out
+
+
+def test_switch_baseline():
+    assert speedups.use(True) == 'c'
+    assert (baseline_mod.BaselineDetector.observe
+            is not baseline_mod._PYTHON_OBSERVE)
+    assert speedups.use(False) == 'python'
+    assert (baseline_mod.BaselineDetector.observe
+            is baseline_mod._PYTHON_OBSERVE)
+
+
+def test_real_records_observed_alike():
+    records = _real_records()
+    miner = shape.ShapeParser(_conf())
+    for i, record in enumerate(records):
+        if i % 53:  # a few records without a template
+            (record.template_id, record.template,
+             record.params) = miner.add(record.message)
+        if i % 41 == 0:
+            record.level = ('ERROR', 'CRITICAL', 'WARNING', None)[i % 4]
+    for alarm, burst in ((True, 2), (False, 1), (True, 50)):
+        python = _observe_all('python', records, alarm=alarm, burst=burst)
+        c = _observe_all('c', records, alarm=alarm, burst=burst)
+        assert c == python
+        assert any(python[:len(records)])
+
+
+def test_baseline_subclass_and_odd_state_alike():
+    class Counting(baseline_mod.BaselineDetector):
+        def observe(self, record, sessions):
+            self.calls = getattr(self, 'calls', 0) + 1
+            return super().observe(record, sessions)
+
+    LogRecord = records_mod.LogRecord
+    recs = [LogRecord('a', 1.0, 'INFO', template_id=1),
+            LogRecord('a', 2.0, 'INFO', template_id=1),
+            LogRecord('a', 3.0, 'WARNING', template_id=2),
+            LogRecord('a', 4.0, 'ERROR', template_id=2),
+            LogRecord('a', 5.0, 'ERROR', template_id=None),
+            LogRecord('a', 6.0, 'INFO', template_id=None)]
+    results = []
+    for impl in ('python', 'c'):
+        speedups.use(False)
+        sessionizer = sessions_mod.Sessionizer(60)
+        homes = [sessionizer.add(r) for r in recs]
+        speedups.use(impl == 'c')
+        detector = Counting(_conf())
+        got = [[a.to_dict() for a in detector.observe(r, s)]
+               for r, s in zip(recs, homes)]
+        # _seen_templates that is not a set: always the Python method.
+        detector._seen_templates = frozenset(detector._seen_templates)
+        odd = [detector.observe(r, s) for r, s in zip(recs[:2], homes)]
+        with pytest.raises(TypeError):
+            detector.observe(LogRecord('a', 7.0, 'INFO',
+                                       template_id=[1]), homes[0])
+        results.append((got, odd, detector.calls,
+                        sorted(detector._seen_templates)))
+    assert results[0] == results[1]
+
+
+# -- merge by time -------------------------------------------------------
+
+
+def _merge(impl, make_streams, stop=None):
+    """The records one merge gives (all, or the first ``stop``), the
+    exception, and how far each stream was read."""
+    speedups.use(impl == 'c')
+    streams, reads = make_streams()
+    out = []
+    error = None
+    try:
+        for record in replay_mod.merge_by_time(streams):
+            out.append((record.stream, record.lineno))
+            if stop is not None and len(out) >= stop:
+                break
+    except Exception as exc:  # compared between the implementations
+        error = (type(exc), str(exc))
+    return out, error, list(reads)
+
+
+def assert_same_merge(make_streams, stop=None):
+    python = _merge('python', make_streams, stop)
+    c = _merge('c', make_streams, stop)
+    assert c == python
+    return python
+
+
+def _random_streams(seed, fail_at=None, kind='iter'):
+    def make():
+        rnd = random.Random(seed)
+        reads = collections.Counter()
+        streams = []
+        for i in range(rnd.randint(0, 14)):
+            name = 's%d' % i
+            size = rnd.randint(0, 40)
+            ts = rnd.choice([0.0, 5.0, 50.0, 10])
+            records = []
+            for lineno in range(size):
+                roll = rnd.random()
+                if roll < 0.1:
+                    stamp = None
+                elif roll < 0.15:
+                    stamp = ts - rnd.choice([1.0, 3.0, 2])
+                elif roll < 0.2:
+                    stamp = 0.0
+                else:
+                    ts += rnd.choice([0.0, 0.0, 0.5, 1.0, 7.0, 1])
+                    stamp = ts
+                records.append(records_mod.LogRecord(name, stamp,
+                                                     lineno=lineno))
+            streams.append(_counted(records, name, reads, fail_at, kind))
+        return (iter(streams) if seed % 2 else streams), reads
+    return make
+
+
+def _counted(records, name, reads, fail_at, kind):
+    if kind == 'list':
+        # A list is iterated again from its start by every loop over it.
+        return records
+
+    def gen():
+        for i, record in enumerate(records):
+            if fail_at is not None and i == fail_at and name == 's1':
+                raise RuntimeError('stream %s broke' % name)
+            reads[name] += 1
+            yield record
+    return gen()
+
+
+def test_merge_alike_on_random_streams():
+    merged = 0
+    for seed in range(300):
+        out, error, _reads = assert_same_merge(_random_streams(seed))
+        assert error is None
+        merged += len(out)
+        assert_same_merge(_random_streams(seed), stop=seed % 17)
+        assert_same_merge(_random_streams(seed, fail_at=seed % 9))
+        assert_same_merge(_random_streams(seed, kind='list'))
+    assert merged > 10000
+
+
+def test_merge_alike_on_real_streams_and_odd_input():
+    def real():
+        speedups.use(False)
+        streams = []
+        for stream, lines in real_streams():
+            reader = oslo_log.RecordReader(stream)
+            streams.append(iter(list(reader.read(lines)) + reader.flush()))
+        return streams, []
+    out, error, _ = assert_same_merge(real)
+    assert error is None and len(out) > 5000
+    # Not iterable, records without a timestamp attribute.
+    assert assert_same_merge(lambda: ([1, 2], []))[1][0] is TypeError
+    assert assert_same_merge(lambda: ([[object()]], []))[1][0] is (
+        AttributeError)
+    assert assert_same_merge(lambda: (5, []))[1][0] is TypeError
+
+
+# -- pipeline loops ----------------------------------------------------------
+
+
+class _Seen(detector_base.Detector):
+    """Notes what it sees; raises at record ``fail_at`` when given."""
+
+    name = 'seen'
+
+    def __init__(self, conf, fail_at=None):
+        super().__init__(conf)
+        self.seen = []
+        self.fail_at = fail_at
+
+    def observe(self, record, sessions):
+        if len(self.seen) == self.fail_at:
+            raise RuntimeError('detector broke')
+        self.seen.append((_fields(record), [s.key for s in sessions]))
+        return []
+
+    def on_session_closed(self, session):
+        self.seen.append(('closed', session.key, session.count))
+        return []
+
+
+def _pipe(impl, records, batch, fail_at=None, miner=True):
+    speedups.use(False)
+    records = [dataclasses.replace(r, extra=list(r.extra),
+                                   params=list(r.params)) for r in records]
+    conf = _conf()
+    conf.set_override('error_burst_count', 2, 'detectors')
+    seen = _Seen(conf, fail_at)
+    speedups.use(impl == 'c')
+    pipe = pipeline_mod.Pipeline(
+        conf, shape.ShapeParser(conf) if miner else None,
+        [baseline_mod.BaselineDetector(conf), seen])
+    found = []
+    error = None
+    try:
+        for start in range(0, len(records), batch):
+            found.extend(a.to_dict()
+                         for a in pipe.process_many(records[start:
+                                                            start + batch]))
+        found.extend(a.to_dict() for a in pipe.finish())
+    except Exception as exc:  # compared between the implementations
+        error = (type(exc), str(exc))
+    return (found, error, seen.seen, dict(pipe.stats), pipe._next_expire,
+            [_fields(r) for r in records])
+
+
+def test_pipeline_loops_alike():
+    records = _real_records()
+    # A few unparsed records and errors among them.
+    for record in records[3::301]:
+        record.kind = records_mod.UNPARSED
+    for record in records[::41]:
+        record.level = 'ERROR'
+    for batch in (1, 7, 4096):
+        python = _pipe('python', records, batch)
+        assert python[1] is None and python[0]
+        assert _pipe('c', records, batch) == python
+    for fail_at in (0, 1, 500, 2345):
+        python = _pipe('python', records, 64, fail_at=fail_at)
+        assert python[1][0] is RuntimeError
+        assert _pipe('c', records, 64, fail_at=fail_at) == python
+    assert _pipe('c', records[:900], 50, miner=False) == _pipe(
+        'python', records[:900], 50, miner=False)
+
+
+def test_template_loop_alike_on_odd_miners():
+    records = _real_records()[:50]
+    for result in ([7, 'a <*>', ['b']], (1, 2), (1, 2, 3, 4), 5, 'xyz',
+                   'iter'):
+        outs = []
+        for impl in ('python', 'c'):
+            speedups.use(impl == 'c')
+            recs = [dataclasses.replace(r) for r in records]
+            error = None
+
+            def add(_message, result=result):
+                if result == 'iter':  # an iterator, each time a new one
+                    return iter((9, 'x', []))
+                return result
+
+            try:
+                if impl == 'c':
+                    speedups.module.template_records(
+                        add, recs, records_mod.UNPARSED)
+                else:
+                    for record in recs:
+                        if (record.template_id is None
+                                and record.kind != records_mod.UNPARSED):
+                            (record.template_id, record.template,
+                             record.params) = add(record.message)
+            except Exception as exc:  # compared between implementations
+                error = type(exc)
+            outs.append((error, [_fields(r) for r in recs]))
+        assert outs[0] == outs[1]
