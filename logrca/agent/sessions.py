@@ -143,7 +143,8 @@ class Sessionizer:
 
         With the compiled accelerator (:mod:`logrca.parsing.speedups`)
         this method is replaced by a C function doing the same steps, with
-        the same results (see :func:`_install`).
+        the same results (see
+        :func:`~logrca.parsing.speedups.register_method`).
         """
         ts = record.timestamp
         if ts is not None and (self._now is None or ts > self._now):
@@ -242,18 +243,10 @@ def _seq(session):
     return session.seq
 
 
-# The pure-Python Sessionizer.add (the accelerator's reference).
+# The pure-Python Sessionizer.add (the accelerator's reference; its C
+# code looks it up by this name).
 _PYTHON_ADD = Sessionizer.add
 
-
-def _install(module):
-    """Use the compiled ``Sessionizer.add`` of ``module`` (None: the
-    pure-Python method). See :mod:`logrca.parsing.speedups`."""
-    if module is None:
-        Sessionizer.add = _PYTHON_ADD
-    else:
-        module.setup_sessions(globals())
-        Sessionizer.add = module.session_add_method(Sessionizer)
-
-
-speedups.register(_install)
+# The compiled Sessionizer.add when the accelerator is in use.
+speedups.register_method(Sessionizer, 'add', 'setup_sessions',
+                         'session_add_method', globals())

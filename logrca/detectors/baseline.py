@@ -112,20 +112,10 @@ class BaselineDetector(base.Detector):
             evidence=evidence, threshold=float(self.burst))
 
 
-# The pure-Python BaselineDetector.observe (the accelerator's reference,
-# and what its compiled version calls for the records it does not answer).
+# The pure-Python BaselineDetector.observe (the accelerator's reference;
+# its C code calls it, by this name, for the records it does not answer).
 _PYTHON_OBSERVE = BaselineDetector.observe
 
-
-def _install(module):
-    """Use the compiled ``BaselineDetector.observe`` of ``module`` (None:
-    the pure-Python method). See :mod:`logrca.parsing.speedups`."""
-    if module is None:
-        BaselineDetector.observe = _PYTHON_OBSERVE
-    else:
-        module.setup_baseline(globals())
-        BaselineDetector.observe = module.baseline_observe_method(
-            BaselineDetector)
-
-
-speedups.register(_install)
+# The compiled BaselineDetector.observe when the accelerator is in use.
+speedups.register_method(BaselineDetector, 'observe', 'setup_baseline',
+                         'baseline_observe_method', globals())

@@ -134,68 +134,64 @@ class EnsembleDetector(base.Detector):
         if not run_maxima:
             raise base.DetectorError('calibration needs at least one run '
                                      'of normal logs')
-        learned = self.learned
         owner = {}
-        for member in learned:
+        for member in self.learned:
             for family in member.crossfit_scores():
                 owner.setdefault(family, member)
-        if failure_maxima is not None:
-            return self._calibrate_labelled(run_maxima, failure_maxima,
-                                            target_far, owner)
+        if failure_maxima is None:
+            picked, summary = self._picks_normal(run_maxima, target_far,
+                                                 owner)
+        else:
+            picked, summary = self._picks_labelled(
+                run_maxima, failure_maxima, target_far, owner)
+        summary.update(runs=len(run_maxima), target_far=target_far,
+                       ensemble=True)
+        # A (member, family) not picked never raises: the duplicates of
+        # shared families, and families the calibration left off.
+        for member in self.learned:
+            for family in member.FAMILIES:
+                member.thresholds[family] = picked.get(
+                    (member.name, family), math.inf)
+            member.training_summary['calibration'] = dict(summary)
+        LOG.info('Calibrated the ensemble (%s): %s', summary,
+                 {m.name: m.thresholds for m in self.learned})
+        return {m.name: dict(m.thresholds) for m in self.learned}
+
+    def _picks_normal(self, run_maxima, target_far, owner):
+        """Thresholds from normal runs: shared families by cross-fitting,
+        the others as one union (:func:`calibrate_union`)."""
         share = target_far / max(len(owner), 1)
         fixed = {}
-        for member in learned:
-            mine = [f for f, m in owner.items() if m is member]
-            crossfit = member.calibrate_crossfit(share)
-            for family in crossfit:
-                if family in mine:
+        for member in self.learned:
+            member.calibrate_crossfit(share)
+            for family, holder in owner.items():
+                if holder is member:
                     fixed[(member.name, family)] = member.thresholds[family]
-                else:
-                    member.thresholds[family] = math.inf
-        active = [(m.name, f) for m in learned for f in m.FAMILIES
+        active = [(m.name, f) for m in self.learned for f in m.FAMILIES
                   if f not in m.disabled and f not in owner]
         runs = [{(m.name, f): r[m.name].get(f, -math.inf)
-                 for m in learned for f in m.FAMILIES}
+                 for m in self.learned for f in m.FAMILIES}
                 for r in run_maxima]
         picked, flagged = learned_mod.calibrate_union(
             runs, active, fixed, target_far)
-        for member in learned:
-            for family in member.FAMILIES:
-                if family not in owner:
-                    member.thresholds[family] = picked.get(
-                        (member.name, family), math.inf)
-            member.training_summary['calibration'] = {
-                'runs': len(run_maxima), 'target_far': target_far,
-                'runs_above': len(flagged), 'ensemble': True}
-        LOG.info('Calibrated the ensemble on %d runs (%d above): %s',
-                 len(run_maxima), len(flagged),
-                 {m.name: m.thresholds for m in learned})
-        return {m.name: dict(m.thresholds) for m in learned}
+        picked.update(fixed)
+        return picked, {'runs_above': len(flagged)}
 
-    def _calibrate_labelled(self, run_maxima, failure_maxima, target_far,
-                            owner):
+    def _picks_labelled(self, run_maxima, failure_maxima, target_far,
+                        owner):
+        """Thresholds that spend the budget where training failures are
+        detected (:func:`allocate_budget`)."""
         normals = {}
         for member in self.learned:
             scores = member.normal_scores([r[member.name]
                                            for r in run_maxima])
             for family, values in scores.items():
-                if family in owner and owner[family] is not member:
-                    continue
-                normals[(member.name, family)] = values
+                if owner.get(family, member) is member:
+                    normals[(member.name, family)] = values
         failures = [{(m, f): v for m, fams in r.items()
                      for f, v in fams.items()} for r in failure_maxima]
         picked = learned_mod.allocate_budget(normals, failures, target_far)
-        for member in self.learned:
-            for family in member.FAMILIES:
-                member.thresholds[family] = picked.get(
-                    (member.name, family), math.inf)
-            member.training_summary['calibration'] = {
-                'runs': len(run_maxima), 'target_far': target_far,
-                'labelled_failures': len(failure_maxima), 'ensemble': True}
-        LOG.info('Calibrated the ensemble with %d labelled failures: %s',
-                 len(failure_maxima),
-                 {m.name: m.thresholds for m in self.learned})
-        return {m.name: dict(m.thresholds) for m in self.learned}
+        return picked, {'labelled_failures': len(failure_maxima)}
 
     def save(self, path):
         """Save every learned member under ``path/<member>``."""

@@ -814,14 +814,17 @@ class LearnedDetector(base.Detector):
             out['expectation'] = self.expectation.loo_scores
         return {f: v for f, v in out.items() if f not in self.disabled}
 
-    def calibrate_crossfit(self, share):
+    def calibrate_crossfit(self, share, split=False):
         """Thresholds of the cross-fitted families, ``share`` each.
 
         Each family of :meth:`crossfit_scores` gets the threshold just
-        above the score of the training period at the ``share`` quantile.
+        above the score of the training period at the ``share`` quantile
+        (with ``split``, ``share`` is divided evenly between them).
         Returns the families set (family -> scores).
         """
         crossfit = self.crossfit_scores()
+        if split:
+            share /= max(len(crossfit), 1)
         for family, scores in crossfit.items():
             ranked = sorted(scores, reverse=True)
             allowed = int(share * len(ranked) + 1e-9)
@@ -866,8 +869,7 @@ class LearnedDetector(base.Detector):
         if not run_maxima:
             raise base.DetectorError('calibration needs at least one run '
                                      'of normal logs')
-        crossfit = self.calibrate_crossfit(
-            target_far / max(len(self.crossfit_scores()), 1))
+        crossfit = self.calibrate_crossfit(target_far, split=True)
         active = [f for f in self.FAMILIES
                   if f not in self.disabled and f not in crossfit]
         runs = [{f: m.get(f, -math.inf) for f in self.FAMILIES}

@@ -438,6 +438,12 @@ def _failure_maxima(conf, harness, detector, data, tests, miner):
     return found
 
 
+def check_calibration(calibration):
+    """Raise ValueError unless ``calibration`` is one of CALIBRATIONS."""
+    if calibration not in CALIBRATIONS:
+        raise ValueError('calibration must be one of %s' % (CALIBRATIONS,))
+
+
 def labelled_tests(split, calibration):
     """The training tests whose failure runs calibration may read.
 
@@ -445,8 +451,7 @@ def labelled_tests(split, calibration):
     training and validation tests: labels of training ids only,
     PROTOCOL.md section 1) or ``normal`` (none: normal runs only).
     """
-    if calibration not in CALIBRATIONS:
-        raise ValueError('calibration must be one of %s' % (CALIBRATIONS,))
+    check_calibration(calibration)
     if calibration == 'normal':
         return None
     return set(split.train) | set(split.validation)
@@ -539,8 +544,7 @@ def evaluate(conf, driver, test_path, model=None, train_path=None,
     says whether thresholds may read the failure runs of the training
     tests (see :func:`labelled_tests`).
     """
-    labelled_tests(splits_mod.Split('check', set(), set(), set()),
-                   calibration)
+    check_calibration(calibration)
     started = time.monotonic()
     cache = cache_mod.RecordCache(
         cache_dir, max_line_length=conf.agent.max_line_length)

@@ -573,4 +573,4 @@ def _install(module):
     _accel = module
 
 
-_install(speedups.module)
+speedups.register(_install)

@@ -315,18 +315,10 @@ class ShapeParser(base.TemplateMiner):
         LOG.info('Loaded %d shape templates from %s', len(clusters), path)
 
 
-# The pure-Python ShapeParser.add (the accelerator's reference).
+# The pure-Python ShapeParser.add (the accelerator's reference; its C
+# code looks it up by this name).
 _PYTHON_ADD = ShapeParser.add
 
-
-def _install(module):
-    """Use the compiled ``ShapeParser.add`` of ``module`` (None: the
-    pure-Python method). See :mod:`logrca.parsing.speedups`."""
-    if module is None:
-        ShapeParser.add = _PYTHON_ADD
-    else:
-        module.setup_shape(globals())
-        ShapeParser.add = module.shape_add_method(ShapeParser)
-
-
-_install(speedups.module)
+# The compiled ShapeParser.add when the accelerator is in use.
+speedups.register_method(ShapeParser, 'add', 'setup_shape',
+                         'shape_add_method', globals())

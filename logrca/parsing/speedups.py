@@ -54,12 +54,31 @@ _installers = []
 def register(install):
     """Call ``install(module)`` now and whenever :func:`use` switches.
 
-    For modules outside :mod:`logrca.parsing` that the accelerator speeds
-    up (the sessionizer, the baseline detector), so that this module
-    imports none of them.
+    Every module the accelerator speeds up registers itself when it is
+    imported, so that this module imports none of them.
     """
     _installers.append(install)
     install(module)
+
+
+def register_method(cls, name, setup, factory, namespace):
+    """Register an installer of the compiled method ``cls.<name>``.
+
+    With the accelerator, ``module.<setup>(namespace)`` hands it the
+    Python names it needs and ``module.<factory>(cls)`` makes the method;
+    without it, the pure-Python method (kept here, the reference) is put
+    back.
+    """
+    python = getattr(cls, name)
+
+    def install(accel):
+        if accel is None:
+            setattr(cls, name, python)
+        else:
+            getattr(accel, setup)(namespace)
+            setattr(cls, name, getattr(accel, factory)(cls))
+
+    register(install)
 
 
 def implementation():
@@ -82,11 +101,6 @@ def use(enabled):
     """
     global module
     module = _import() if enabled else None
-    # Imported here: both modules import this one.
-    from logrca.parsing import oslo_log
-    from logrca.parsing import shape
-    oslo_log._install(module)
-    shape._install(module)
     for install in _installers:
         install(module)
     return implementation()

@@ -422,10 +422,9 @@ def test_ensemble_calibrates_its_members_as_one_union(conf):
 
     members = [_trained(conf, deeplog.DeepLogDetector, epochs=3),
                _trained(conf, autoencoder.AutoencoderDetector, epochs=20)]
-    ens = ensemble.EnsembleDetector.__new__(ensemble.EnsembleDetector)
-    base.Detector.__init__(ens, conf)
+    ens = ensemble.EnsembleDetector(conf, ['deeplog', 'autoencoder'])
+    # The trained members in place of the untrained ones it loaded.
     ens.members = members
-    ens._raised = set()
     # 100 validation runs; runs 0-3 stand out on one member's own family
     # each (sequence for DeepLog, reconstruction for the autoencoder).
     runs = []

@@ -157,6 +157,19 @@ def test_anomalies_at_end_of_stream_are_raised_after_the_window(
         assert set(res['raised']['spy']) == {res['last_ts'] + window}
 
 
+def _trainables(monkeypatch):
+    """Make the harness load :class:`Trainable` detectors; returns the list
+    of those it made."""
+    made = []
+
+    def load(conf, name):
+        made.append(Trainable(conf))
+        return made[-1]
+
+    monkeypatch.setattr(detection.pipeline_mod, 'load_detector', load)
+    return made
+
+
 class Trainable(Spy):
     """A fake learned detector recording what it was trained on."""
 
@@ -198,13 +211,7 @@ class Trainable(Spy):
 def test_training_sees_normal_runs_of_training_tests_only(
         folder, harness, monkeypatch):
     data = dataset.Dataset(folder)
-    made = []
-
-    def load(conf, name):
-        made.append(Trainable(conf))
-        return made[-1]
-
-    monkeypatch.setattr(detection.pipeline_mod, 'load_detector', load)
+    _trainables(monkeypatch)
     split = splits.Split('t', {dataset.TestKey('Nova', 1)},
                          {dataset.TestKey('Nova', 2)},
                          {dataset.TestKey('Nova', 3)}).check()
@@ -226,13 +233,7 @@ def test_training_sees_normal_runs_of_training_tests_only(
 def test_labelled_calibration_reads_training_failures_after_activation(
         folder, harness, monkeypatch):
     data = dataset.Dataset(folder)
-    made = []
-
-    def load(conf, name):
-        made.append(Trainable(conf))
-        return made[-1]
-
-    monkeypatch.setattr(detection.pipeline_mod, 'load_detector', load)
+    _trainables(monkeypatch)
     split = splits.Split('t', {dataset.TestKey('Nova', 1),
                                dataset.TestKey('Nova', 3)},
                          {dataset.TestKey('Nova', 2)},
@@ -251,13 +252,7 @@ def test_labelled_calibration_reads_training_failures_after_activation(
 
 def test_cv_keeps_fold_models_and_reuses_them(folder, tmp_path,
                                                monkeypatch):
-    made = []
-
-    def load(conf, name):
-        made.append(Trainable(conf))
-        return made[-1]
-
-    monkeypatch.setattr(detection.pipeline_mod, 'load_detector', load)
+    made = _trainables(monkeypatch)
     models = tmp_path / 'models'
 
     def run():
