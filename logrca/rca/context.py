@@ -117,6 +117,9 @@ class Context:
     :ivar missing_after: the last record of the anomaly's session seen
         before it was raised (what ``missing_step`` should have followed).
     :ivar notifications: related notification records.
+    :ivar window: every record of the window looked at, in time order,
+        unranked and unbounded by ``max_records`` (where a suspect that
+        no ranked record names looks for a line that does).
     """
 
     records: list
@@ -130,6 +133,7 @@ class Context:
     request_ids: set = dataclasses.field(default_factory=set)
     instance_ids: set = dataclasses.field(default_factory=set)
     run_lines: int = 0
+    window: list = dataclasses.field(default_factory=list)
 
     def ranked(self):
         """Records with their scores, most relevant first."""
@@ -252,7 +256,7 @@ def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
                    else None,
                    notifications=notifications,
                    request_ids=request_ids, instance_ids=instance_ids,
-                   run_lines=len(candidates))
+                   run_lines=len(candidates), window=candidates)
 
 
 def _session_records(anomaly, related, end):

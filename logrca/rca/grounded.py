@@ -27,6 +27,7 @@ from oslo_log import log
 from logrca import masking
 from logrca.rca import base
 from logrca.rca import blame as blame_mod
+from logrca.rca import context as context_mod
 from logrca.rca import kb as kb_mod
 from logrca.rca import locations
 from logrca.rca import operations
@@ -71,17 +72,27 @@ def render(record, max_chars=MAX_TEXT):
     return masking.mask(text)
 
 
-def _naming_record(records, module, function=None):
-    """The first record naming ``module`` or ``function``, errors first."""
-    ordered = [r for r in records if r.is_error] + \
-        [r for r in records if not r.is_error]
-    for record in ordered:
+def _naming_record(records, module, function=None, anchor=None):
+    """The record naming ``module`` or ``function`` an operator reads first.
+
+    Errors first, then warnings, then the rest; within each, the record
+    nearest in log time to ``anchor`` (when given), else the first.
+    """
+    best = None
+    best_key = None
+    for n, record in enumerate(records):
         text = ' '.join(filter(None, (record.logger, record.message,
                                       record.location,
                                       *record.extra[:200])))
-        if locations.names_location(text, module, function):
-            return record
-    return None
+        if not locations.names_location(text, module, function):
+            continue
+        distance = n
+        if anchor is not None and record.timestamp is not None:
+            distance = abs(record.timestamp - anchor)
+        key = (context_mod.level_rank(record.level), distance)
+        if best_key is None or key < best_key:
+            best, best_key = record, key
+    return best
 
 
 class _Citations:
@@ -386,13 +397,19 @@ class GroundedDriver(base.RCADriver):
         suspects = []
         # The first cited lines are those that name the top suspects: an
         # operator reads the most telling line first.
+        anchor = context.first_error.timestamp \
+            if context.first_error is not None else None
         for c in ranked:
             if not c.records:
-                # A suspect recalled from a past failure: cite a line of
-                # this context that names it, when there is one.
+                # A suspect recalled from a past failure: cite a line that
+                # names it, from the ranked context or else from the
+                # whole window looked at, when there is one.
+                function = c.functions.most_common(1)[0][0] \
+                    if c.functions else None
                 record = _naming_record(context.records, c.module,
-                                        c.functions.most_common(1)[0][0]
-                                        if c.functions else None)
+                                        function, anchor) or \
+                    _naming_record(context.window, c.module, function,
+                                   anchor)
                 if record is not None:
                     c.add(0.0, record=record,
                           reason='a cited line names it')

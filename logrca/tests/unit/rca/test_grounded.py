@@ -249,6 +249,39 @@ class TestGrounded(unittest.TestCase):
         self.assertTrue(any(c.startswith('K') for c in recalled[0].citations))
         exp.validate()
 
+    def test_recalled_suspect_cites_a_line_outside_the_ranked_context(self):
+        # The only line naming the recalled module is a DEBUG line of an
+        # unrelated periodic task: too weak to be ranked among the kept
+        # records, it is still found in the window looked at and cited.
+        recs = sc.boot_failure()
+        recs.append(sc.record(
+            0.2, 'nova-compute', 'DEBUG', 'nova.virt.libvirt.imagebackend',
+            'Periodic image cache check', 'req-periodic', None, None,
+            lineno=60))
+        recs.sort(key=lambda r: r.timestamp)
+        others = list(small_kb().entries)
+        kb = kb_mod.KnowledgeBase(others + [kb_mod.failure_entry(
+            'past-%d' % n, sc.boot_failure(),
+            'nova/virt/libvirt/imagebackend.py', 'by_name',
+            'instance boot') for n in range(3, 6)], encoder=None)
+        driver = grounded.GroundedDriver(self.conf, kb=kb)
+        anomaly = sc.anomaly_for(recs)
+        ctx = context.gather(anomaly, context.BufferSource(recs),
+                             max_records=5)
+        self.assertNotIn('Periodic image cache check',
+                         [r.message for r in ctx.records])
+        self.assertIn('Periodic image cache check',
+                      [r.message for r in ctx.window])
+        exp = driver.explain(anomaly, ctx)
+        recalled = [s for s in exp.suspects
+                    if s.module == 'nova/virt/libvirt/imagebackend.py']
+        self.assertEqual(1, len(recalled))
+        cited = {e['id']: e['text'] for e in exp.evidence}
+        lines = [cited[c] for c in recalled[0].citations if c in cited]
+        self.assertTrue(any('Periodic image cache check' in t
+                            for t in lines))
+        exp.validate()
+
     def test_long_traceback_keeps_its_deepest_frame(self):
         frames = ['  File "%s/cinder/volume/flows/x.py", line %d, in f%d'
                   % (sc.SITE, n, n) for n in range(200)]
