@@ -42,8 +42,9 @@ from logrca.parsing import records as records_mod
 
 LOG = log.getLogger(__name__)
 
-# Bump when the layout of the cache changes.
-CACHE_VERSION = 1
+# Bump when the layout of the cache, or what it holds, changes (2: the
+# activation times of epoch trigger stamps, see dataset.epoch_resolution).
+CACHE_VERSION = 2
 COMPLETE = 'complete.json'
 # Caches of an archive by an older parser are removed after this long.
 STALE_AFTER = 12 * 3600

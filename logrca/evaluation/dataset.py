@@ -60,6 +60,10 @@ _TRIGGER_RE = re.compile(
 # shifted by this offset to the logs' clock.
 SOURCE_UTC_OFFSET = -4 * 3600
 TRIGGER_NAME = 'trigger_log'
+# The injector wrote epoch times with Python 2's ``str(time.time())``,
+# which keeps 12 significant digits (``1536861340.66``, or ``1536815336.7``
+# with its trailing zero dropped): the instant is known to 10 ms.
+PY2_FLOAT_DIGITS = 12
 
 
 class DatasetError(Exception):
@@ -120,8 +124,9 @@ def parse_trigger(text):
     A trigger_log has one line per activation, either ``2018-06-26
     03:28:34.195098 [manager.pyc]: Injection activated!`` (the machine's
     clock, like the service logs) or ``1536815336.7 [api.pyc]: Injection
-    activated!`` (epoch seconds, shifted by :data:`SOURCE_UTC_OFFSET`). The
-    first activation counts. Zone-less times are read as UTC, as the record
+    activated!`` (epoch seconds, shifted by :data:`SOURCE_UTC_OFFSET`, and
+    rounded when written: see :func:`epoch_resolution`). The first
+    activation counts. Zone-less times are read as UTC, as the record
     reader reads the logs, so the two compare.
     """
     found = []
@@ -133,8 +138,25 @@ def parse_trigger(text):
         if '-' in stamp:
             found.append(naive_to_epoch(stamp))
         else:
-            found.append(float(stamp) + SOURCE_UTC_OFFSET)
+            found.append(float(stamp) - epoch_resolution(stamp) / 2.0
+                         + SOURCE_UTC_OFFSET)
     return min(found) if found else None
+
+
+def epoch_resolution(stamp):
+    """Seconds between two epoch stamps written like ``stamp``.
+
+    A stamp of at most :data:`PY2_FLOAT_DIGITS` significant digits was
+    rounded to that many (1536861340.66 and 1536815336.7 both to 10 ms);
+    a longer one is exact to its last decimal. An activation is taken as
+    the earliest instant its stamp can stand for (half a step before it),
+    so that the error logged 4 ms before a stamp rounded up is not counted
+    as raised before the fault was activated.
+    """
+    whole, _, decimals = stamp.partition('.')
+    if len(whole) + len(decimals) <= PY2_FLOAT_DIGITS:
+        return 10.0 ** (len(whole) - PY2_FLOAT_DIGITS)
+    return 10.0 ** -len(decimals)
 
 
 def naive_to_epoch(stamp):

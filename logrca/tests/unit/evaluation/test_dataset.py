@@ -80,13 +80,24 @@ def test_members_are_streamed_with_their_test(folder):
     ('2018-06-26 03:28:34.195098 [manager.pyc]: Injection activated!\n',
      '2018-06-26 03:28:34.195098'),
     # Epoch times are on UTC; the logs' clock is UTC-4.
+    # Epoch times were rounded to 10 ms (Python 2 str of a float): the
+    # activation is the earliest instant the stamp stands for.
     ('1536815366.2 [a.pyc]: Injection activated!\n'
      '1536815336.7 [a.pyc]: Injection activated!\n',
-     '2018-09-13 01:08:56.7'),
+     '2018-09-13 01:08:56.695'),
+    ('1536861340.66 [a.pyc]: Injection activated!\n',
+     '2018-09-13 13:55:40.655'),
 ])
 def test_trigger_times_are_on_the_logs_clock(text, expected):
     assert dataset.parse_trigger(text) == pytest.approx(
         dataset.naive_to_epoch(expected))
+
+
+@pytest.mark.parametrize('stamp, step', [
+    ('1536861340.66', 0.01), ('1536815336.7', 0.01), ('1536815336.0', 0.01),
+    ('1536861340.655123', 1e-06)])
+def test_epoch_resolution(stamp, step):
+    assert dataset.epoch_resolution(stamp) == pytest.approx(step)
 
 
 def test_trigger_without_activation_is_none():
