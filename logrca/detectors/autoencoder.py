@@ -51,7 +51,7 @@ class AutoencoderDetector(learned.LearnedDetector):
     """
 
     name = 'autoencoder'
-    FAMILIES = ('rarity', 'expectation', 'reconstruction')
+    FAMILIES = ('rarity', 'response', 'expectation', 'reconstruction')
 
     def __init__(self, conf, load=True):
         self.max_keys = 512
@@ -154,16 +154,16 @@ class AutoencoderDetector(learned.LearnedDetector):
             self._require_trained()
         text, kid = self.record_key(record)
         found = self.expectation_anomalies(text, record, sessions)
-        rare = self.rarity_hit(text, record)
+        rare = self.key_hit(text, record)
         for session in learned.home_sessions(sessions):
             counts = session.state.setdefault(self.name, {})
             counts[kid] = counts.get(kid, 0) + 1
             if rare is not None and not counts.get('raised'):
                 counts['raised'] = True
+                family, score, reason = rare
                 found.append(learned.make_anomaly(
                     self.name, session, record, list(session.records)[-20:],
-                    self.rarity_reason(text, record), rare,
-                    self.thresholds['rarity']))
+                    reason, score, self.thresholds[family]))
         return found
 
     def on_session_closed(self, session):

@@ -100,7 +100,8 @@ class DeepLogDetector(learned.LearnedDetector):
     """
 
     name = 'deeplog'
-    FAMILIES = ('rarity', 'expectation', 'sequence', 'timing', 'flow')
+    FAMILIES = ('rarity', 'response', 'expectation', 'sequence', 'timing',
+                'flow')
     PREDICTION_CACHE = 200000
     MAX_TOP_NLL = math.log(20.0)
 
@@ -392,11 +393,11 @@ class DeepLogDetector(learned.LearnedDetector):
             if self._deadlines and self._deadlines[0][0] <= now:
                 found.extend(self._expire(now))
         found.extend(self.expectation_anomalies(text, record, sessions))
-        rare = self.rarity_hit(text, record)
+        rare = self.key_hit(text, record)
         for session in learned.home_sessions(sessions):
             st = self._state(session)
             if rare is not None:
-                hit = ('rarity', rare, self.rarity_reason(text, record))
+                hit = rare
             elif session.kind == sessions_mod.WINDOW:
                 hit = None
             else:

@@ -25,6 +25,7 @@ from logrca.detectors import artifact
 from logrca.detectors import base
 from logrca.detectors import expectation as expectation_mod
 from logrca.detectors import periods as periods_mod
+from logrca.parsing import access
 from logrca.parsing import shape as shape_mod
 
 LOG = log.getLogger(__name__)
@@ -128,6 +129,51 @@ def key_text(record):
     return '%s %s %s' % (record.level or '-', record.logger or '-', text)
 
 
+def response_key(record):
+    """The key of an API request answered with an error status, or None.
+
+    ``LEVEL logger METHOD path Nxx``: the level is ERROR for a 5xx status
+    and WARNING for a 4xx one (the access line itself is logged at INFO
+    whatever the status), the path is masked like a message and its query
+    dropped. A keypair or server create refused with 400, or the metadata
+    service answering an instance with 404, is a failure the user saw
+    without any ERROR line.
+    """
+    response = access.error_response(record.message)
+    if response is None:
+        return None
+    return '%s %s %s %s %dxx' % (
+        'ERROR' if response.status >= 500 else 'WARNING',
+        record.logger or '-', response.method,
+        path_shape(response.path), response.status // 100)
+
+
+_COLLECTION = re.compile(r'^[A-Za-z][\w-]*s$')
+
+
+def path_shape(path):
+    """A request path with its variable segments masked.
+
+    The query is dropped; versions, ids and numbers are masked as in
+    messages, and the segment after a collection (``servers``,
+    ``networks``, ``os-keypairs``) is masked as its member's id or name:
+    ``/v2.0/networks/public`` is ``/<*>/networks/<*>``, so the names a
+    cloud's users give do not make new keys.
+    """
+    out = []
+    after_collection = False
+    for segment in path.split('?', 1)[0][:_MAX_KEY_LENGTH].split('/'):
+        if not segment:
+            out.append(segment)
+            continue
+        masked = '<*>' if after_collection else \
+            shape_mod.mask_token(segment)
+        after_collection = masked == segment and \
+            bool(_COLLECTION.match(segment))
+        out.append(masked)
+    return '/'.join(out)
+
+
 def numbers(message):
     """Numeric parameter values of a message (ids removed first)."""
     return [float(x) for x in _NUMBER.findall(_IDS.sub(' ', message))]
@@ -213,9 +259,11 @@ class Vocabulary:
 class Sequence:
     """A compact closed session used for training: keys, times, values."""
 
-    __slots__ = ('kind', 'keys', 'times', 'values', 'levels', 'source')
+    __slots__ = ('kind', 'keys', 'times', 'values', 'levels', 'source',
+                 'responses')
 
-    def __init__(self, kind, keys, times, values, levels, source=None):
+    def __init__(self, kind, keys, times, values, levels, source=None,
+                 responses=()):
         self.kind = kind
         self.keys = keys
         self.times = times
@@ -224,10 +272,12 @@ class Sequence:
         #: Which log source (a replayed run, an agent) it came from, when
         #: known: sequences of different sources never share a period.
         self.source = source
+        #: :func:`response_key` of its requests answered with an error.
+        self.responses = list(responses)
 
     @classmethod
     def from_session(cls, session, source=None):
-        keys, times, values, levels = [], [], [], []
+        keys, times, values, levels, responses = [], [], [], [], []
         window = session.kind == sessions_mod.WINDOW
         for record in session.records:
             if window and (record.request_id or record.global_request_id
@@ -240,7 +290,12 @@ class Sequence:
             values.append(numbers(record.message)
                           if TIMING_WORDS.search(key) else None)
             levels.append(record.level)
-        return cls(session.kind, keys, times, values, levels, source)
+            if 'HTTP/' in record.message:
+                response = response_key(record)
+                if response is not None:
+                    responses.append(response)
+        return cls(session.kind, keys, times, values, levels, source,
+                   responses)
 
 
 def as_sequences(sessions):
@@ -401,14 +456,18 @@ class KeyRarity:
         #: Cross-fitted (leave-one-period-out) largest score per period.
         self.loo_scores = []
 
-    def fit(self, seqs):
-        """Learn from :class:`Sequence` objects (keys and times)."""
+    def fit(self, seqs, keys_of=None):
+        """Learn from :class:`Sequence` objects (keys and times).
+
+        :param keys_of: the keys counted in a sequence (default: its
+            ``keys``; the response model counts its ``responses``).
+        """
         seen = collections.defaultdict(set)
         period = -1
         for period, members in enumerate(
                 periods_mod.split(seqs, self.gap, self.length)):
             for seq in members:
-                for key in seq.keys:
+                for key in (seq.keys if keys_of is None else keys_of(seq)):
                     seen[key].add(period)
         self.periods = period + 1
         self.counts = {k: len(v) for k, v in seen.items()}
@@ -669,6 +728,9 @@ class LearnedDetector(base.Detector):
         self.stats = collections.Counter()
         self._key_cache = {}
         self.rarity = KeyRarity()
+        # The same model over the requests answered with an error status
+        # (:func:`response_key`): the ``response`` family.
+        self.responses = KeyRarity()
         self.expectation = expectation_mod.ExpectationModel()
         # Score families switched off (ablations): never raise.
         self.disabled = frozenset(
@@ -727,6 +789,40 @@ class LearnedDetector(base.Detector):
         score = self.rarity.score(text, record.level)
         if score > 0.0 and self._note('rarity', score):
             return score
+        return None
+
+    def response_hit(self, record):
+        """The response score of an access line when it raises, else None.
+        """
+        if 'response' not in self.FAMILIES or not self.responses.periods \
+                or 'HTTP/' not in record.message:
+            return None
+        key = response_key(record)
+        if key is None:
+            return None
+        score = self.responses.score(key, key.split(' ', 1)[0])
+        if score > 0.0 and self._note('response', score):
+            return score
+        return None
+
+    def key_hit(self, text, record):
+        """``(family, score, reason)`` when the record alone raises.
+
+        A key (``rarity``) or an error response (``response``) too rare in
+        normal logs; None otherwise.
+        """
+        rare = self.rarity_hit(text, record)
+        if rare is not None:
+            return 'rarity', rare, self.rarity_reason(text, record)
+        rare = self.response_hit(record)
+        if rare is not None:
+            key = response_key(record)
+            count = self.responses.counts.get(key, 0)
+            return 'response', rare, (
+                'API request %s answered with an error status %s in normal '
+                'logs (%d of %d periods)' % (
+                    key.split(' ', 2)[2], 'never seen' if not count
+                    else 'rare', count, self.responses.periods))
         return None
 
     def expectation_hit(self, text, record):
@@ -809,6 +905,8 @@ class LearnedDetector(base.Detector):
         out = {}
         if 'rarity' in self.FAMILIES and self.rarity.loo_scores:
             out['rarity'] = self.rarity.loo_scores
+        if 'response' in self.FAMILIES and self.responses.loo_scores:
+            out['response'] = self.responses.loo_scores
         if ('expectation' in self.FAMILIES
                 and self.expectation.loo_scores):
             out['expectation'] = self.expectation.loo_scores
@@ -958,6 +1056,11 @@ class LearnedDetector(base.Detector):
             self.rarity = KeyRarity()
             self.rarity.fit(seqs)
             self.training_summary['periods'] = self.rarity.periods
+        if 'response' in self.FAMILIES:
+            self.responses = KeyRarity()
+            self.responses.fit(seqs, keys_of=lambda seq: seq.responses)
+            self.training_summary['error_responses'] = len(
+                self.responses.counts)
         if 'expectation' in self.FAMILIES:
             self.expectation = expectation_mod.ExpectationModel()
             self.expectation.fit(seqs)
@@ -984,6 +1087,7 @@ class LearnedDetector(base.Detector):
                            for k, v in self.thresholds.items()},
             'training': self.training_summary,
             'rarity': self.rarity.to_json(),
+            'responses': self.responses.to_json(),
             'expectation': self.expectation.to_json(),
             'model': self._metadata(),
         }
@@ -999,6 +1103,9 @@ class LearnedDetector(base.Detector):
                 for k in self.FAMILIES}
             self.training_summary = meta.get('training', {})
             self.rarity = KeyRarity.from_json(meta['rarity'])
+            # Artifacts of before the response family score no response.
+            self.responses = (KeyRarity.from_json(meta['responses'])
+                              if meta.get('responses') else KeyRarity())
             self.expectation = (
                 expectation_mod.ExpectationModel.from_json(
                     meta['expectation']) if meta.get('expectation')

@@ -118,7 +118,7 @@ class LogBERTDetector(learned.LearnedDetector):
     """
 
     name = 'logbert'
-    FAMILIES = ('rarity', 'expectation', 'sequence', 'sphere')
+    FAMILIES = ('rarity', 'response', 'expectation', 'sequence', 'sphere')
     CACHE = 200000
     MAX_WINDOWS = 200000
 
@@ -337,14 +337,14 @@ class LogBERTDetector(learned.LearnedDetector):
             self._require_trained()
         text, kid = self.record_key(record)
         found = self.expectation_anomalies(text, record, sessions)
-        rare = self.rarity_hit(text, record)
+        rare = self.key_hit(text, record)
         for session in learned.home_sessions(sessions):
             st = session.state.get(self.name)
             if st is None:
                 st = session.state[self.name] = {'ctx': (), 'raised': False}
             hit = None
             if rare is not None:
-                hit = ('rarity', rare, self.rarity_reason(text, record))
+                hit = rare
             elif session.kind == sessions_mod.WINDOW:
                 continue
             else:

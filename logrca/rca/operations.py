@@ -23,6 +23,7 @@ base add their (training) operations as votes.
 import collections
 import re
 
+from logrca.parsing import access
 from logrca.rca import base
 from logrca.rca import locations
 
@@ -32,12 +33,6 @@ VOLUME_ATTACH = 'volume attach'
 NETWORK = 'network setup'
 CONNECTIVITY = 'instance connectivity'
 IDENTITY = 'identity and keys'
-
-# An oslo.service / eventlet wsgi access line: "POST /v2.1/... HTTP/1.1"
-# status: 500 (nova) or "... HTTP/1.1" 500 (neutron, cinder, glance).
-_ACCESS_RE = re.compile(
-    r'"(?P<method>GET|POST|PUT|DELETE|PATCH|HEAD) (?P<path>\S+) HTTP/[\d.]+"'
-    r'\s+(?:status:\s*)?(?P<status>\d{3})')
 
 # (method, path pattern, operation) for mutating API calls, most specific
 # first.
@@ -121,13 +116,9 @@ def error_responses(records):
     """
     found = []
     for record in records:
-        if 'HTTP/' not in record.message:
-            continue
-        match = _ACCESS_RE.search(record.message)
-        if not match or int(match.group('status')) < 400:
-            continue
-        found.append((record, match.group('method'), match.group('path'),
-                      int(match.group('status'))))
+        response = access.error_response(record.message)
+        if response is not None:
+            found.append((record, *response))
     return found
 
 

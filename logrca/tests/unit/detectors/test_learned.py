@@ -429,9 +429,10 @@ def test_ensemble_calibrates_its_members_as_one_union(conf):
     # each (sequence for DeepLog, reconstruction for the autoencoder).
     runs = []
     for i in range(100):
-        dl = {'rarity': 0.0, 'expectation': 0.0, 'sequence': 1.0,
-              'timing': 0.0, 'flow': 0.0}
-        ae = {'rarity': 0.0, 'expectation': 0.0, 'reconstruction': 1.0}
+        dl = {'rarity': 0.0, 'response': 0.0, 'expectation': 0.0,
+              'sequence': 1.0, 'timing': 0.0, 'flow': 0.0}
+        ae = {'rarity': 0.0, 'response': 0.0, 'expectation': 0.0,
+              'reconstruction': 1.0}
         if i in (0, 1):
             dl['sequence'] = 10.0 + i
         if i in (2, 3):
@@ -510,3 +511,77 @@ def test_labelled_calibration_of_a_detector(conf):
               if any(f.get(k, -math.inf) > t for k, t in got.items())]
     assert len(caught) == summary['failures_detected'] == 2
     assert got['rarity'] < min(f['rarity'] for f in fails)
+
+
+def _with_responses(recs, failing=None):
+    """Each request answered by nova-api, and a name lookup (404) before
+    it; ``failing`` request ids are refused with 400 instead."""
+    out = list(recs)
+    for r in recs:
+        if r.logger != 'nova.api':
+            continue
+        status = 400 if r.request_id in (failing or ()) else 202
+        out.append(records.LogRecord(
+            stream='nova-api', timestamp=r.timestamp - 0.2, level='INFO',
+            logger='nova.osapi_compute.wsgi.server', request_id=r.request_id,
+            message='10.0.0.1 "GET /v2.0/networks/net-%s HTTP/1.1" status: '
+                    '404 len: 10 time: 0.01' % r.request_id[-6:]))
+        out.append(records.LogRecord(
+            stream='nova-api', timestamp=r.timestamp + 0.1, level='INFO',
+            logger='nova.osapi_compute.wsgi.server', request_id=r.request_id,
+            message='10.0.0.1 "POST /v2.1/0a1b2c3d4e5f60718293a4b5c6d7e8f9/'
+                    'servers HTTP/1.1" status: %d len: 10 time: 0.2'
+                    % status))
+    out.sort(key=lambda x: x.timestamp)
+    return out
+
+
+def test_response_key_masks_ids_names_and_queries():
+    def key(path, status, method='GET'):
+        return learned.response_key(records.LogRecord(
+            stream='nova-api', timestamp=0.0, level='INFO', logger='x.wsgi',
+            message='1.2.3.4 "%s %s HTTP/1.1" status: %d len: 1'
+                    % (method, path, status)))
+
+    assert key('/v2.0/networks/public', 404) == \
+        key('/v2.0/networks/tempest-private-1536?x=1', 404) == \
+        'WARNING x.wsgi GET /<*>/networks/<*> 4xx'
+    assert key('/v2.1/0a1b2c3d4e5f60718293a4b5c6d7e8f9/os-keypairs', 500,
+               'POST') == 'ERROR x.wsgi POST /<*>/<*>/os-keypairs 5xx'
+    assert key('/2009-04-04/meta-data/instance-id', 404) == \
+        'WARNING x.wsgi GET /<*>/meta-data/instance-id 4xx'
+    assert key('/v2.0/networks', 201, 'POST') is None
+
+
+def test_deeplog_raises_an_error_response_never_seen_in_normal_logs(
+        conf, tmp_path):
+    det = deeplog.DeepLogDetector(conf, load=False)
+    # Eight workload runs, apart in log time: eight periods.
+    train = [r for n in range(8) for r in _with_responses(
+        _stream(10, seed=10 + n, start=1000.0 + 2000.0 * n))]
+    det.fit(_sessions(conf, train), epochs=3)
+    assert det.responses.periods == 8
+    # Every training period looked up a (new) network name: 404s there.
+    assert det.responses.counts == {
+        'WARNING nova.osapi_compute.wsgi.server GET /<*>/networks/<*> 4xx':
+            det.responses.periods}
+    normal = [_replay(conf, det, _with_responses(_stream(20, seed=s)))[1]
+              for s in (2, 3, 4)]
+    det.calibrate(normal, 0.0)
+    assert det.thresholds['response'] < math.inf
+
+    refused = _with_responses(_stream(20, seed=5), failing={'req-00000010-5'})
+    found, _ = _replay(conf, det, refused)
+    hits = [a for a in found if 'answered with an error status' in a.reason]
+    assert [a.session_key for a in hits] == [('request', 'req-00000010-5')]
+    assert 'POST /<*>/<*>/servers 4xx' in hits[0].reason
+    assert hits[0].threshold == det.thresholds['response']
+    # New names looked up and not found are not new responses.
+    assert not _replay(conf, det, _with_responses(
+        _stream(20, seed=6)))[0]
+
+    det.save(str(tmp_path / 'm'))
+    again = deeplog.DeepLogDetector(conf, load=False)
+    again.load(str(tmp_path / 'm'))
+    assert again.responses.counts == det.responses.counts
+    assert again.thresholds['response'] == det.thresholds['response']
