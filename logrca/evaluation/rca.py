@@ -192,12 +192,16 @@ def ceiling_of(records, explanations, gt):
 
 
 def choose(explanations):
-    """The run's answer: the most confident explanation (earliest first)."""
-    best = None
-    for exp in explanations:
-        if best is None or exp.confidence > best.confidence:
-            best = exp
-    return best
+    """The run's answer: the explanation of its first anomaly raised.
+
+    The first symptom is where a failure starts; later anomalies are
+    mostly its consequences (the volume attach refused because the server
+    it names never booted), and their explanations can be more confident
+    about the wrong thing. Until the detectors raised on error responses
+    and single missing steps, the most confident explanation was taken
+    instead (it differed little then, see the RCA results page).
+    """
+    return explanations[0] if explanations else None
 
 
 def score_run(exp, gt, run_lines):
@@ -476,7 +480,7 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
     doc['settings'] = {
         'max_anomalies_per_run': max_anomalies, 'limit': limit,
         'context_before_s': 60.0, 'context_after_s': 30.0,
-        'choice': 'most confident explanation of the run',
+        'choice': 'explanation of the first anomaly of the run',
         'session_window': conf.agent.session_window,
         'detectors': {k: conf.detectors[k] for k in conf.detectors},
         'calibration': calibration,

@@ -107,6 +107,15 @@ class TestEvaluateRCA(unittest.TestCase):
         json.dumps(doc, default=str)
 
 
+    def test_the_run_is_answered_by_its_first_anomaly(self):
+        # A later consequence explained with more confidence does not
+        # replace the first symptom's explanation.
+        first = type('Exp', (), {'confidence': 0.2})()
+        later = type('Exp', (), {'confidence': 0.9})()
+        self.assertIs(first, rca_eval.choose([first, later]))
+        self.assertIsNone(rca_eval.choose([]))
+
+
 class TestExplainStored(unittest.TestCase):
 
     def setUp(self):
