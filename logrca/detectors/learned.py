@@ -792,17 +792,17 @@ class LearnedDetector(base.Detector):
         return None
 
     def response_hit(self, record):
-        """The response score of an access line when it raises, else None.
+        """``(score, key)`` of an error response when it raises, else None.
         """
-        if 'response' not in self.FAMILIES or not self.responses.periods \
-                or 'HTTP/' not in record.message:
+        if 'HTTP/' not in record.message or not self.responses.periods \
+                or 'response' not in self.FAMILIES:
             return None
         key = response_key(record)
         if key is None:
             return None
         score = self.responses.score(key, key.split(' ', 1)[0])
         if score > 0.0 and self._note('response', score):
-            return score
+            return score, key
         return None
 
     def key_hit(self, text, record):
@@ -814,16 +814,18 @@ class LearnedDetector(base.Detector):
         rare = self.rarity_hit(text, record)
         if rare is not None:
             return 'rarity', rare, self.rarity_reason(text, record)
-        rare = self.response_hit(record)
-        if rare is not None:
-            key = response_key(record)
-            count = self.responses.counts.get(key, 0)
-            return 'response', rare, (
-                'API request %s answered with an error status %s in normal '
-                'logs (%d of %d periods)' % (
-                    key.split(' ', 2)[2], 'never seen' if not count
-                    else 'rare', count, self.responses.periods))
-        return None
+        if 'HTTP/' not in record.message:
+            return None
+        hit = self.response_hit(record)
+        if hit is None:
+            return None
+        score, key = hit
+        count = self.responses.counts.get(key, 0)
+        return 'response', score, (
+            'API request %s answered with an error status %s in normal '
+            'logs (%d of %d periods)' % (
+                key.split(' ', 2)[2], 'never seen' if not count else 'rare',
+                count, self.responses.periods))
 
     def expectation_hit(self, text, record):
         """``(score, reason, cited records)`` when missing steps raise.

@@ -44,7 +44,21 @@ def parse(message):
 
 def error_response(message):
     """The :class:`Response` of an access line with status >= 400, or None.
+
+    Most access lines answer with 2xx: their status is read after the
+    closing quote of the request before any regular expression runs.
     """
+    start = message.find('HTTP/') if message else -1
+    if start < 0:
+        return None
+    quote = message.find('"', start)
+    if quote < 0:
+        return None
+    status = message[quote + 1:quote + 16].lstrip()
+    if status.startswith('status:'):
+        status = status[7:].lstrip()
+    if status[:1] not in ('4', '5'):
+        return None
     response = parse(message)
     if response is None or response.status < 400:
         return None

@@ -585,3 +585,18 @@ def test_deeplog_raises_an_error_response_never_seen_in_normal_logs(
     again.load(str(tmp_path / 'm'))
     assert again.responses.counts == det.responses.counts
     assert again.thresholds['response'] == det.thresholds['response']
+
+
+@pytest.mark.parametrize('message, expected', [
+    ('1.2.3.4 "GET /v2.0/ports HTTP/1.1" status: 200 len: 1', None),
+    ('1.2.3.4 "GET /v2.0/ports HTTP/1.1" 302 0 0.01', None),
+    ('1.2.3.4 "GET /v2.0/ports HTTP/1.1" status: 404 len: 1',
+     ('GET', '/v2.0/ports', 404)),
+    ('1.2.3.4 "DELETE /v2.0/ports/x HTTP/1.1" 503 10 0.2',
+     ('DELETE', '/v2.0/ports/x', 503)),
+    ('"GET /x HTTP/1.1" and then nothing', None), ('no request', None),
+    ('', None)])
+def test_error_responses_are_read_from_access_lines(message, expected):
+    from logrca.parsing import access
+    got = access.error_response(message)
+    assert (tuple(got) if got else None) == expected
