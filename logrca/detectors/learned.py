@@ -134,10 +134,10 @@ def response_key(record):
 
     ``LEVEL logger METHOD path Nxx``: the level is ERROR for a 5xx status
     and WARNING for a 4xx one (the access line itself is logged at INFO
-    whatever the status), the path is masked like a message and its query
-    dropped. A keypair or server create refused with 400, or the metadata
-    service answering an instance with 404, is a failure the user saw
-    without any ERROR line.
+    whatever the status), the path shaped by :func:`path_shape`. A
+    keypair or server create refused with 400, or the metadata service
+    answering an instance with 404, is a failure the user saw without any
+    ERROR line.
     """
     response = access.error_response(record.message)
     if response is None:
