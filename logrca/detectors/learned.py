@@ -794,8 +794,7 @@ class LearnedDetector(base.Detector):
     def response_hit(self, record):
         """``(score, key)`` of an error response when it raises, else None.
         """
-        if 'HTTP/' not in record.message or not self.responses.periods \
-                or 'response' not in self.FAMILIES:
+        if not self.responses.periods or 'response' not in self.FAMILIES:
             return None
         key = response_key(record)
         if key is None:

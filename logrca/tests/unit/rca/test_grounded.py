@@ -222,6 +222,24 @@ class TestGrounded(unittest.TestCase):
         self.assertIn('never did', tracker[0].why)
         exp.validate()
 
+    def recalling_driver(self):
+        """A driver whose past failures blame imagebackend.py (by_name)."""
+        kb = kb_mod.KnowledgeBase(list(small_kb().entries) + [
+            kb_mod.failure_entry(
+                'past-%d' % n, sc.boot_failure(),
+                'nova/virt/libvirt/imagebackend.py', 'by_name',
+                'instance boot') for n in range(3, 6)], encoder=None)
+        return grounded.GroundedDriver(self.conf, kb=kb)
+
+    def recalled_lines(self, exp):
+        """The recalled imagebackend suspect and the lines it cites."""
+        recalled = [s for s in exp.suspects
+                    if s.module == 'nova/virt/libvirt/imagebackend.py']
+        self.assertEqual(1, len(recalled))
+        cited = {e['id']: e['text'] for e in exp.evidence}
+        return recalled[0], [cited[c] for c in recalled[0].citations
+                             if c in cited]
+
     def test_recalled_suspect_cites_a_line_naming_it(self):
         # A suspect known only from a past failure cites the context line
         # that names its function, so the operator sees it in the logs.
@@ -231,22 +249,13 @@ class TestGrounded(unittest.TestCase):
             'Falling back: by_name returned no image backend',
             sc.REQ_COMPUTE, sc.PROJECT, sc.INSTANCE, lineno=50))
         recs.sort(key=lambda r: r.timestamp)
-        others = list(small_kb().entries)
-        kb = kb_mod.KnowledgeBase(others + [kb_mod.failure_entry(
-            'past-%d' % n, sc.boot_failure(),
-            'nova/virt/libvirt/imagebackend.py', 'by_name',
-            'instance boot') for n in range(3, 6)], encoder=None)
-        driver = grounded.GroundedDriver(self.conf, kb=kb)
+        driver = self.recalling_driver()
         anomaly = sc.anomaly_for(recs)
         exp = driver.explain(anomaly, context.gather(
             anomaly, context.BufferSource(recs)))
-        recalled = [s for s in exp.suspects
-                    if s.module == 'nova/virt/libvirt/imagebackend.py']
-        self.assertEqual(1, len(recalled))
-        cited = {e['id']: e['text'] for e in exp.evidence}
-        lines = [cited[c] for c in recalled[0].citations if c in cited]
+        recalled, lines = self.recalled_lines(exp)
         self.assertTrue(any('by_name returned' in t for t in lines))
-        self.assertTrue(any(c.startswith('K') for c in recalled[0].citations))
+        self.assertTrue(any(c.startswith('K') for c in recalled.citations))
         exp.validate()
 
     def test_recalled_suspect_cites_a_line_outside_the_ranked_context(self):
@@ -259,12 +268,7 @@ class TestGrounded(unittest.TestCase):
             'Periodic image cache check', 'req-periodic', None, None,
             lineno=60))
         recs.sort(key=lambda r: r.timestamp)
-        others = list(small_kb().entries)
-        kb = kb_mod.KnowledgeBase(others + [kb_mod.failure_entry(
-            'past-%d' % n, sc.boot_failure(),
-            'nova/virt/libvirt/imagebackend.py', 'by_name',
-            'instance boot') for n in range(3, 6)], encoder=None)
-        driver = grounded.GroundedDriver(self.conf, kb=kb)
+        driver = self.recalling_driver()
         anomaly = sc.anomaly_for(recs)
         ctx = context.gather(anomaly, context.BufferSource(recs),
                              max_records=5)
@@ -273,11 +277,7 @@ class TestGrounded(unittest.TestCase):
         self.assertIn('Periodic image cache check',
                       [r.message for r in ctx.window])
         exp = driver.explain(anomaly, ctx)
-        recalled = [s for s in exp.suspects
-                    if s.module == 'nova/virt/libvirt/imagebackend.py']
-        self.assertEqual(1, len(recalled))
-        cited = {e['id']: e['text'] for e in exp.evidence}
-        lines = [cited[c] for c in recalled[0].citations if c in cited]
+        _suspect, lines = self.recalled_lines(exp)
         self.assertTrue(any('Periodic image cache check' in t
                             for t in lines))
         exp.validate()
