@@ -34,6 +34,13 @@ opts = [
     cfg.FloatOpt('context_after', default=30.0, min=0.0,
                  help='Log seconds of context gathered after an anomaly '
                       'was raised.'),
+    cfg.FloatOpt('context_lookback', default=300.0, min=0.0,
+                 help='Log seconds looked back, before the context '
+                      'window, for the first ERROR record: when one is '
+                      'there, the window opens at it (an anomaly raised '
+                      'on a consequence, such as a refused API call or a '
+                      'missing step, can come minutes after the error '
+                      'where the failure started). 0 switches it off.'),
     cfg.IntOpt('context_max_records', default=200, min=10,
                help='Most related records kept as context.'),
     cfg.StrOpt('model_path',

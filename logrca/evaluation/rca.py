@@ -128,7 +128,7 @@ def normal_model_of(detectors):
 
 
 def explain_run(conf, run, miner, detectors, driver, max_anomalies,
-                before=60.0, after=30.0):
+                before=60.0, after=30.0, lookback=300.0):
     """Replay a run, explain its anomalies; return (explanations, info).
 
     A detector with a model of normal behaviour (``next_template``) gives
@@ -155,7 +155,8 @@ def explain_run(conf, run, miner, detectors, driver, max_anomalies,
         start = time.perf_counter()
         try:
             ctx = context_mod.gather(anomaly, buffer, before=before,
-                                     after=after, normal_model=normal)
+                                     after=after, normal_model=normal,
+                                     lookback=lookback)
             exp = driver.explain(anomaly, ctx)
         except rca_base.RCAError as exc:
             LOG.warning('Run %s: anomaly %s not explained: %s', run.run_id,
@@ -480,6 +481,7 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
     doc['settings'] = {
         'max_anomalies_per_run': max_anomalies, 'limit': limit,
         'context_before_s': 60.0, 'context_after_s': 30.0,
+        'context_lookback_s': 300.0,
         'choice': 'explanation of the first anomaly of the run',
         'session_window': conf.agent.session_window,
         'detectors': {k: conf.detectors[k] for k in conf.detectors},

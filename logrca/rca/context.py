@@ -176,7 +176,7 @@ def _relevance(record, seed_keys, request_ids, instance_ids, host, anchor):
 
 
 def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
-           normal_model=None):
+           normal_model=None, lookback=300.0):
     """Gather the context of an anomaly from ``source``.
 
     :param anomaly: a :class:`~logrca.detectors.anomaly.Anomaly`.
@@ -188,6 +188,9 @@ def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
     :param normal_model: optional object with ``next_template(records)``
         returning the template that normally follows the given records
         (the detectors' model of normal), used for the missing step.
+    :param lookback: log seconds looked back before the window for the
+        first ERROR/CRITICAL record; when there is one, the window opens
+        at it (0: never).
     """
     start = anomaly.start_time
     end = anomaly.raised_at if anomaly.raised_at is not None else \
@@ -196,6 +199,14 @@ def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
         start = end
     lo = None if start is None else start - before
     hi = None if end is None else end + after
+    if lookback and lo is not None:
+        # Where it started: an anomaly raised on a consequence (an API
+        # call refused, a step missing) comes after the first error,
+        # sometimes minutes after; the window then opens at that error.
+        onset = next((r for r in source.window(start - lookback, lo)
+                      if r.is_error and r.timestamp is not None), None)
+        if onset is not None:
+            lo = onset.timestamp - 1.0
     candidates = source.window(lo, hi)
     seeds = _match_seeds(anomaly, candidates)
     request_ids = set(anomaly.request_ids)

@@ -45,16 +45,29 @@ _ROUTES = (
     ('POST', re.compile(r'/servers/[^/]+/action'), BOOT),
     ('POST', re.compile(r'/servers/?(?:\?|$)'), BOOT),
     ('POST', re.compile(r'/volumes/?(?:\?|$)'), VOLUME_CREATE),
+    # Nova creates the ports of an instance it boots (the user's calls
+    # create networks, subnets, routers and floating IPs, not ports).
+    ('POST', re.compile(r'/v2\.0/ports(?:\.json)?/?(?:\?|$)'), BOOT),
     ('POST', re.compile(r'/floatingips'), NETWORK),
     ('PUT', re.compile(r'/routers/[^/]+/add_router_interface'), NETWORK),
     ('POST', re.compile(r'/(?:networks|subnets|routers|security-groups|'
                         r'security-group-rules|ports)'), NETWORK),
     ('PUT', re.compile(r'/(?:networks|subnets|routers)/'), NETWORK),
     ('DELETE', re.compile(r'/(?:networks|subnets|routers)/'), NETWORK),
+    # The guest asking the metadata service for its identity and keys:
+    # the instance booted, and without an answer it cannot be reached
+    # (no SSH key). User data is optional, so its 404 is normal.
+    ('GET', re.compile(r'/meta-data/|/meta_data\.json'), CONNECTIVITY),
     ('GET', re.compile(r'/servers/detail|/servers/?(?:\?|$)'), BOOT),
     ('GET', re.compile(r'/volumes/detail|/volumes/?(?:\?|$)'),
      VOLUME_CREATE),
 )
+
+_SERVER_ATTACH = re.compile(r'/servers/[^/]+/os-volume_attachments')
+# A volume action is a step of an attach (reserve, initialize_connection,
+# attach) or a property set while a volume is created (bootable,
+# read-only): its path does not tell which, so it only votes.
+_AMBIGUOUS = re.compile(r'/volumes/[^/]+/action')
 
 # Words of error records (message, logger, traceback functions) and the
 # operation they suggest, with a weight.
@@ -101,10 +114,18 @@ def agents_only(errors):
         and not any(_API_RE.search(s) for s in streams)
 
 
-def route(method, path):
-    """The operation a mutating (or listing) API call serves, or None."""
+def route(method, path, status=None):
+    """The operation a failed API call tells of, or None.
+
+    Mostly the operation the call serves. A volume attach answered 409
+    Conflict was refused because of the server's state (not ACTIVE): the
+    user's instance never booted, and the attach only shows it.
+    """
     for want, pattern, operation in _ROUTES:
         if method == want and pattern.search(path):
+            if operation == VOLUME_ATTACH and status == 409 and \
+                    _SERVER_ATTACH.search(path):
+                return BOOT
             return operation
     return None
 
@@ -123,12 +144,18 @@ def error_responses(records):
 
 
 def failed_requests(records):
-    """API requests answered with status >= 400: list of (record, op)."""
+    """API requests answered with status >= 400.
+
+    :returns: list of ``(record, operation, decisive)``, in order;
+        ``decisive`` is False for a call whose path serves more than one
+        operation.
+    """
     found = []
-    for record, method, path, _status in error_responses(records):
-        operation = route(method, path)
+    for record, method, path, status in error_responses(records):
+        operation = route(method, path, status)
         if operation:
-            found.append((record, operation))
+            found.append((record, operation,
+                          not _AMBIGUOUS.search(path)))
     return found
 
 
@@ -144,11 +171,16 @@ def infer(records, kb_matches=(), kb_weight=1.0):
     """
     scores = collections.Counter()
     backing = collections.defaultdict(list)
-    for n, (record, operation) in enumerate(failed_requests(records)):
+    requests = failed_requests(records)
+    for n, (record, operation, _decisive) in enumerate(requests):
         # The first failed request weighs most: later ones are often
         # consequences (a volume attach after a failed boot).
         scores[operation] += 3.0 / (1 + n)
         backing[operation].append(record)
+    # A call the user made and saw refused is what failed for the user:
+    # the first one whose path tells its operation decides, and the
+    # words of the errors and past failures only vote when there is none.
+    first = next((op for _r, op, decisive in requests if decisive), None)
     errors = [r for r in records if r.is_error]
     # Agent-only errors: their network words describe the instance's
     # wiring, so they vote for the instance boot.
@@ -170,7 +202,7 @@ def infer(records, kb_matches=(), kb_weight=1.0):
             scores[entry.operation] += kb_weight * max(score, 0.0)
     if not scores:
         return base.UNKNOWN_OPERATION, scores, []
-    operation = scores.most_common(1)[0][0]
+    operation = first or scores.most_common(1)[0][0]
     return operation, scores, backing.get(operation, [])
 
 

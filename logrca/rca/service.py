@@ -136,7 +136,7 @@ def explain(conf, anomaly, source=None, driver=None, kb=None,
         anomaly, source, before=conf.rca.context_before,
         after=conf.rca.context_after,
         max_records=conf.rca.context_max_records,
-        normal_model=normal_model)
+        normal_model=normal_model, lookback=conf.rca.context_lookback)
     if driver is None or isinstance(driver, str):
         driver = base.load_driver(conf, driver, kb=kb)
     return driver.explain(anomaly, ctx)

@@ -61,6 +61,27 @@ class TestGather(unittest.TestCase):
         self.assertEqual(sorted(r.timestamp for r in ctx.records),
                          [r.timestamp for r in ctx.records])
 
+    def test_the_window_opens_at_an_earlier_error(self):
+        # The anomaly was raised on a consequence two minutes after the
+        # error where the failure started.
+        onset = sc.record(-120.0, 'nova-conductor', 'ERROR',
+                          'nova.conductor.manager',
+                          'Failed to schedule instances: Exception',
+                          lineno=5)
+        older = sc.record(-400.0, 'nova-conductor', 'ERROR',
+                          'nova.conductor.manager', 'an old error',
+                          lineno=4)
+        source = context.BufferSource([older, onset] + self.recs)
+        ctx = context.gather(self.anomaly, source)
+        self.assertIn(onset, ctx.window)
+        self.assertIn(onset, ctx.records)
+        self.assertNotIn(older, ctx.window)
+        ctx = context.gather(self.anomaly, source, lookback=0)
+        self.assertNotIn(onset, ctx.window)
+        # Without an earlier error the window is as before.
+        plain = context.gather(self.anomaly, self.source)
+        self.assertEqual(self.recs[0], plain.window[0])
+
     def test_missing_step_from_model_of_normal(self):
         class Normal:
             def next_template(self, records):

@@ -62,10 +62,68 @@ class TestInfer(unittest.TestCase):
         self.assertEqual(operations.NETWORK, operation)
         self.assertIn(records[-1], backing)
 
+    def test_the_first_refused_call_decides_over_error_words(self):
+        # The Neutron agents' errors say network (they wire the instance),
+        # and there are more of them; the user's refused call is a boot.
+        records = l3_agent_errors() + [
+            sc.record(0.2, 'neutron-server', 'ERROR',
+                      'neutron.plugins.ml2.managers',
+                      'Mechanism driver openvswitch failed in bind_port: '
+                      'subnet router segment', lineno=3),
+            sc.record(0.4, 'nova-api', 'INFO',
+                      'nova.osapi_compute.wsgi.server',
+                      '10.0.0.1 "POST /v2.1/p/servers/s-1/action HTTP/1.1" '
+                      'status: 400 len: 120', lineno=4),
+        ]
+        operation, scores, backing = operations.infer(records)
+        self.assertEqual(operations.BOOT, operation)
+        self.assertGreater(scores[operations.NETWORK]
+                           + scores[operations.CONNECTIVITY], 0.0)
+        self.assertEqual([records[-1]], backing[:1])
+
+    def test_an_ambiguous_volume_action_only_votes(self):
+        # POST /volumes/<id>/action is an attach step or a property set at
+        # create time: the errors' words decide.
+        records = [
+            sc.record(0.0, 'cinder-api', 'INFO', 'cinder.api.openstack.wsgi',
+                      '10.0.0.1 "POST /v2/p/volumes/v-1/action HTTP/1.1" '
+                      'status: 400 len: 80', lineno=1),
+        ] + [sc.record(0.1 * n, 'cinder-volume', 'ERROR',
+                       'cinder.volume.flows.manager.create_volume',
+                       'create_volume failed: volume_type lvm No valid '
+                       'backend', lineno=1 + n) for n in range(1, 6)]
+        self.assertEqual([False], [d for _r, _o, d in
+                                   operations.failed_requests(records)])
+        operation, _scores, _backing = operations.infer(records)
+        self.assertEqual(operations.VOLUME_CREATE, operation)
+        # The same errors after an attach call refused: that call decides.
+        records[0] = sc.record(
+            0.0, 'nova-api', 'INFO', 'nova.osapi_compute.wsgi.server',
+            '10.0.0.1 "POST /v2.1/p/servers/s/os-volume_attachments '
+            'HTTP/1.1" status: 500 len: 80', lineno=1)
+        operation, _scores, _backing = operations.infer(records)
+        self.assertEqual(operations.VOLUME_ATTACH, operation)
+
     def test_routes(self):
         self.assertEqual(operations.VOLUME_ATTACH, operations.route(
             'POST', '/v2.1/p/servers/s/os-volume_attachments'))
         self.assertEqual(operations.BOOT,
                          operations.route('POST', '/v2.1/p/servers'))
         self.assertIsNone(operations.route('GET', '/v2.0/networks'))
+        # An attach refused for the server's state: it never booted.
+        attach = '/v2.1/p/servers/s/os-volume_attachments'
+        self.assertEqual(operations.BOOT,
+                         operations.route('POST', attach, 409))
+        self.assertEqual(operations.VOLUME_ATTACH,
+                         operations.route('POST', attach, 500))
+        # The guest booted and its metadata request failed.
+        self.assertEqual(operations.CONNECTIVITY, operations.route(
+            'GET', '/2009-04-04/meta-data/instance-id', 404))
+        self.assertIsNone(operations.route('GET', '/2009-04-04/user-data',
+                                           404))
+        # Nova creates the ports of the instance it boots.
+        self.assertEqual(operations.BOOT,
+                         operations.route('POST', '/v2.0/ports', 500))
+        self.assertEqual(operations.NETWORK,
+                         operations.route('POST', '/v2.0/networks', 500))
         self.assertFalse(operations.agents_only([]))
