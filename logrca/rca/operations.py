@@ -47,11 +47,11 @@ _ROUTES = (
     ('POST', re.compile(r'/volumes/?(?:\?|$)'), VOLUME_CREATE),
     # Nova creates the ports of an instance it boots (the user's calls
     # create networks, subnets, routers and floating IPs, not ports).
-    ('POST', re.compile(r'/v2\.0/ports(?:\.json)?/?(?:\?|$)'), BOOT),
+    ('POST', re.compile(r'/ports(?:[/.?]|$)'), BOOT),
     ('POST', re.compile(r'/floatingips'), NETWORK),
     ('PUT', re.compile(r'/routers/[^/]+/add_router_interface'), NETWORK),
     ('POST', re.compile(r'/(?:networks|subnets|routers|security-groups|'
-                        r'security-group-rules|ports)'), NETWORK),
+                        r'security-group-rules)'), NETWORK),
     ('PUT', re.compile(r'/(?:networks|subnets|routers)/'), NETWORK),
     ('DELETE', re.compile(r'/(?:networks|subnets|routers)/'), NETWORK),
     # The guest asking the metadata service for its identity and keys:

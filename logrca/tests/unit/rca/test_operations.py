@@ -122,8 +122,10 @@ class TestInfer(unittest.TestCase):
         self.assertIsNone(operations.route('GET', '/2009-04-04/user-data',
                                            404))
         # Nova creates the ports of the instance it boots.
-        self.assertEqual(operations.BOOT,
-                         operations.route('POST', '/v2.0/ports', 500))
+        for path in ('/v2.0/ports', '/v2.0/ports.json',
+                     '/v2.0/ports/p-1/bindings'):
+            self.assertEqual(operations.BOOT,
+                             operations.route('POST', path, 500))
         self.assertEqual(operations.NETWORK,
                          operations.route('POST', '/v2.0/networks', 500))
         self.assertFalse(operations.agents_only([]))
