@@ -13,14 +13,20 @@
 import setuptools
 
 # The compiled accelerator of the reader and the shape miner
-# (logrca.parsing.speedups). Optional: without a C compiler the build
-# goes on and logrca uses its pure-Python code (same results). pbr's
-# setup.cfg [extension] sections cannot mark an extension optional,
-# hence it is declared here.
+# (logrca.parsing.speedups) and the LSTM kernel of the deeplog detector
+# (logrca.detectors._kernels). Optional: without a C compiler the build
+# goes on and logrca uses its pure-Python/torch code (same results).
+# pbr's setup.cfg [extension] sections cannot mark an extension optional,
+# hence they are declared here.
 SPEEDUPS = setuptools.Extension(
     'logrca.parsing._speedups',
     sources=['logrca/parsing/_speedups.c'],
     optional=True,
 )
+KERNELS = setuptools.Extension(
+    'logrca.detectors._kernels',
+    sources=['logrca/detectors/_kernels.c'],
+    optional=True,
+)
 
-setuptools.setup(pbr=True, ext_modules=[SPEEDUPS])
+setuptools.setup(pbr=True, ext_modules=[SPEEDUPS, KERNELS])

@@ -25,7 +25,7 @@ if [ ! -x .venv/bin/python ]; then
     .venv/bin/pip install -q --upgrade pip
 fi
 stamp=.venv/.logrca-setup
-want=$(cat requirements.txt test-requirements.txt upper-constraints.txt setup.cfg setup.py pyproject.toml logrca/parsing/_speedups.c | sha1sum | cut -d' ' -f1)
+want=$(cat requirements.txt test-requirements.txt upper-constraints.txt setup.cfg setup.py pyproject.toml logrca/parsing/_speedups.c logrca/detectors/_kernels.c | sha1sum | cut -d' ' -f1)
 if [ "$(cat $stamp 2>/dev/null)" != "$want" ]; then
     echo "setup: installing Python dependencies (torch pinned to 2.13.0 CPU)" >&2
     # upper-constraints.txt pins torch==2.13.0: pip takes the CPU build

@@ -18,11 +18,13 @@ import math
 import random
 import time
 
+import numpy as np
 import torch
 from oslo_log import log
 from torch import nn
 
 from logrca.agent import sessions as sessions_mod
+from logrca.detectors import kernels
 from logrca.detectors import learned
 
 LOG = log.getLogger(__name__)
@@ -66,11 +68,6 @@ class KeyLSTM(nn.Module):
             0.0, False, lstm.bidirectional, True)[0]
         return output[:, -1]
 
-    def log_probs(self, windows):
-        """Log-probabilities of the next key after each window (B x V)."""
-        return torch.log_softmax(nn.functional.linear(
-            self.hidden(windows), self.out.weight, self.out.bias), dim=-1)
-
 
 class DeepLogDetector(learned.LearnedDetector):
     """DeepLog (Du et al., CCS 2017) for OpenStack request sessions.
@@ -96,7 +93,8 @@ class DeepLogDetector(learned.LearnedDetector):
     the artifact), and so are, at load time, the LSTM outputs of those
     windows (a key outside a known window's top g is then scored with a
     dot product); other predictions are cached, so the LSTM runs only for
-    windows not seen in training, one run covering two of them.
+    windows not seen in training, one run covering two of them, in the
+    compiled kernel of :mod:`logrca.detectors.kernels` when it is built.
     """
 
     name = 'deeplog'
@@ -116,6 +114,7 @@ class DeepLogDetector(learned.LearnedDetector):
         self.use_parameters = conf.detectors.deeplog_parameters
         self._pred_cache = {}
         self._table = {}
+        self._logits = None
         self.table_windows = self.table_top = None
         self._deadlines = []
         self._seq = 0
@@ -265,6 +264,7 @@ class DeepLogDetector(learned.LearnedDetector):
         self._table_lse = torch.cat(lse).double().numpy()
         self._out_weight = weight.numpy()
         self._out_bias = bias.double().numpy()
+        self._logits = kernels.LSTMLogits(self.net, self.device)
 
     def _tensors(self):
         tensors = dict(self.net.state_dict())
@@ -298,15 +298,9 @@ class DeepLogDetector(learned.LearnedDetector):
 
     # -- scoring ----------------------------------------------------------
 
-    def _log_probs(self, windows):
-        """Log-probabilities of the next key after each window (B x V)."""
-        with torch.inference_mode():
-            x = torch.tensor(windows, dtype=torch.long, device=self.device)
-            return self.net.log_probs(x).cpu()
-
     def _predict(self, window):
-        """Log-probabilities of the next key after ``window``."""
-        return self._log_probs([window])[0]
+        """Logits of the next key after ``window`` (a float32 array)."""
+        return self._logits([window])[0]
 
     def next_template(self, records):
         """The key text that normally follows ``records`` (RCA context).
@@ -319,8 +313,8 @@ class DeepLogDetector(learned.LearnedDetector):
             return None
         ids = [self.record_key(r)[1] for r in records[-self.window:]]
         window = tuple([learned.PAD] * (self.window - len(ids)) + ids)
-        for kid in torch.argsort(self._predict(window),
-                                 descending=True)[:5].tolist():
+        for kid in np.argsort(-self._predict(window),
+                              kind='stable')[:5].tolist():
             if kid >= len(learned.SPECIALS):
                 return self.vocab.keys[kid]
         return None
@@ -356,23 +350,34 @@ class DeepLogDetector(learned.LearnedDetector):
                 self._pred_cache.clear()
             ahead = state.pop('ahead', None) if state is not None else None
             if ahead is not None and ahead[0] == window:
-                logp = ahead[1]
+                logits = ahead[1]
             else:
                 batch = [window]
                 following = window[1:] + (kid,)
                 if state is not None and following not in self._table:
                     batch.append(following)
-                rows = self._log_probs(batch)
-                logp = rows[0]
+                rows = self._logits(batch)
+                logits = rows[0]
                 if len(batch) > 1:
                     state['ahead'] = (following, rows[1])
-            top = set(torch.topk(logp, self.top_g).indices.tolist())
-            nll = -float(logp[kid])
-            # In the top g and not negligible (a small vocabulary puts
-            # every key in the top g).
-            score = 0.0 if kid in top and nll < self.MAX_TOP_NLL else nll
+            score = self._nll(logits, kid)
             self._pred_cache[pair] = score
         return score
+
+    def _nll(self, logits, kid):
+        """Negative log-likelihood of ``kid``, 0 when in the top g.
+
+        In the top g (fewer than g keys more likely) and not negligible:
+        a small vocabulary puts every key in the top g.
+        """
+        target = float(logits[kid])
+        high = float(logits.max())
+        nll = high + math.log(float(np.exp(
+            logits.astype(np.float64) - high).sum())) - target
+        if nll < self.MAX_TOP_NLL and \
+                int(np.count_nonzero(logits > target)) < self.top_g:
+            return 0.0
+        return nll
 
     def _state(self, session):
         st = session.state.get(self.name)

@@ -39,12 +39,13 @@ def _import():
     return _speedups
 
 
-def _wanted():
+def wanted():
+    """Whether the environment allows compiled code (``ENV`` unset/0)."""
     return os.environ.get(ENV, '').strip() in ('', '0')
 
 
 # The compiled module in use, or None.
-module = _import() if _wanted() else None
+module = _import() if wanted() else None
 
 # Functions of other packages to call with the module in use (None: the
 # pure-Python code) whenever it changes (see register()).

@@ -25,8 +25,10 @@ from logrca.detectors import artifact
 from logrca.detectors import autoencoder
 from logrca.detectors import base
 from logrca.detectors import deeplog
+from logrca.detectors import kernels
 from logrca.detectors import learned
 from logrca.parsing import records
+from logrca.tests import services
 
 torch.set_num_threads(1)
 
@@ -183,11 +185,15 @@ def _plain_score(det, window, kid):
     return 0.0 if kid in top and nll < det.MAX_TOP_NLL else nll
 
 
-def test_deeplog_fast_scores_equal_plain_lstm(conf):
+@pytest.mark.parametrize('compiled', [True, False])
+def test_deeplog_fast_scores_equal_plain_lstm(conf, compiled):
     det = _trained(conf, deeplog.DeepLogDetector, epochs=3)
+    if compiled and not kernels.available():
+        services.unavailable('logrca.detectors._kernels is not built')
     runs = []
-    real = det.net.log_probs
-    det.net.log_probs = lambda x: runs.append(len(x)) or real(x)
+    real = kernels.LSTMLogits(det.net, det.device, compiled=compiled)
+    assert real.compiled == compiled
+    det._logits = lambda x: runs.append(len(x)) or real(x)
     keys = list(range(len(learned.SPECIALS), len(det.vocab)))
     rng = random.Random(3)
     # Windows of the training table, with keys inside and outside their

@@ -176,9 +176,9 @@ def test_switch_and_environment(monkeypatch):
     assert speedups.use(False) == 'python'
     assert shape.ShapeParser.add is shape._PYTHON_ADD
     monkeypatch.setenv(speedups.ENV, '1')
-    assert not speedups._wanted()
+    assert not speedups.wanted()
     monkeypatch.setenv(speedups.ENV, '0')
-    assert speedups._wanted()
+    assert speedups.wanted()
 
 
 # -- reader ----------------------------------------------------------------
