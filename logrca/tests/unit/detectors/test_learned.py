@@ -28,6 +28,7 @@ from logrca.detectors import deeplog
 from logrca.detectors import kernels
 from logrca.detectors import learned
 from logrca.parsing import records
+from logrca.parsing import speedups
 from logrca.tests import services
 
 torch.set_num_threads(1)
@@ -407,6 +408,28 @@ def test_a_key_is_the_shape_of_its_message_not_the_miners_template():
     assert learned.key_text(record(
         '5a2e3c44-7d1b-4e0f-8a9c-1b2c3d4e5f60', 'error', 1, widened)) != \
         learned.key_text(one)
+
+
+def test_shape_of_is_the_same_with_and_without_the_accelerator():
+    if not speedups.available():
+        services.unavailable('logrca.parsing._speedups is not built')
+    messages = [line for r in _stream(4, seed=2, broken='error')
+                for line in [r.message]] + [
+        'Took 12.31 seconds to spawn the instance on the hypervisor.',
+        'GET /v2.1/6f1c/servers/detail?all_tenants=1 HTTP/1.1 status: 200',
+        'réseau 10.0.0.5:8775 0x7f3a ÿ '
+        'req-1b2c3d4e-1111-2222-3333-444455556666',
+        '']
+    try:
+        speedups.use(False)
+        learned.clear_caches()
+        python = [learned.shape_of(m) for m in messages]
+        speedups.use(True)
+        learned.clear_caches()
+        assert [learned.shape_of(m) for m in messages] == python
+    finally:
+        speedups.use(True)
+        learned.clear_caches()
 
 
 def test_learned_detectors_set_their_cpu_threads(detector_conf):
