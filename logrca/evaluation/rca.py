@@ -127,12 +127,13 @@ def normal_model_of(detectors):
         getattr(d, 'next_template', None))), None)
 
 
-def explain_run(conf, run, miner, detectors, driver, max_anomalies,
-                before=60.0, after=30.0, lookback=300.0):
+def explain_run(conf, run, miner, detectors, driver, max_anomalies):
     """Replay a run, explain its anomalies; return (explanations, info).
 
-    A detector with a model of normal behaviour (``next_template``) gives
-    each context the step that normally follows the last one seen.
+    Contexts are gathered as the conductor gathers them (the ``[rca]``
+    context options). A detector with a model of normal behaviour
+    (``next_template``) gives each context the step that normally follows
+    the last one seen.
     """
     normal = normal_model_of(detectors)
     pipe = pipeline_mod.Pipeline(conf, miner, detectors)
@@ -154,9 +155,11 @@ def explain_run(conf, run, miner, detectors, driver, max_anomalies,
     for anomaly in anomalies:
         start = time.perf_counter()
         try:
-            ctx = context_mod.gather(anomaly, buffer, before=before,
-                                     after=after, normal_model=normal,
-                                     lookback=lookback)
+            ctx = context_mod.gather(
+                anomaly, buffer, before=conf.rca.context_before,
+                after=conf.rca.context_after,
+                max_records=conf.rca.context_max_records,
+                normal_model=normal, lookback=conf.rca.context_lookback)
             exp = driver.explain(anomaly, ctx)
         except rca_base.RCAError as exc:
             LOG.warning('Run %s: anomaly %s not explained: %s', run.run_id,
@@ -480,8 +483,10 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
                    'cache': cache.root}
     doc['settings'] = {
         'max_anomalies_per_run': max_anomalies, 'limit': limit,
-        'context_before_s': 60.0, 'context_after_s': 30.0,
-        'context_lookback_s': 300.0,
+        'context_before_s': conf.rca.context_before,
+        'context_after_s': conf.rca.context_after,
+        'context_lookback_s': conf.rca.context_lookback,
+        'context_max_records': conf.rca.context_max_records,
         'choice': 'explanation of the first anomaly of the run',
         'session_window': conf.agent.session_window,
         'detectors': {k: conf.detectors[k] for k in conf.detectors},
