@@ -85,15 +85,33 @@ _SHAPES = {}
 _CACHE_MAX = 65536
 
 
-# The token masker: the parsing accelerator's when it is loaded (the same
-# function as shape.mask_token, compared by the parsing unit tests).
-_mask_token = shape_mod.mask_token
+def _shape_of(message):
+    out = []
+    cache = _TOKENS
+    for token in message.split():
+        masked = cache.get(token)
+        if masked is None:
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            masked = cache[token] = shape_mod.mask_token(token)
+        out.append(masked)
+    return ' '.join(out)
+
+
+# shape_of's implementation: the parsing accelerator's when it is loaded
+# (the same results, compared by the unit tests), else _shape_of.
+_shape_impl = _shape_of
 
 
 def _install(module):
-    global _mask_token
-    _mask_token = shape_mod.mask_token if module is None \
-        else module.mask_token
+    global _shape_impl
+    if module is None:
+        _shape_impl = _shape_of
+    else:
+        compiled = module.shape_of
+
+        def _shape_impl(message):
+            return compiled(message, _TOKENS, _CACHE_MAX)
 
 
 speedups.register(_install)
@@ -113,16 +131,7 @@ def shape_of(message):
     mask_token` on every token), without its merging: a pure function of
     the message.
     """
-    out = []
-    cache = _TOKENS
-    for token in message.split():
-        masked = cache.get(token)
-        if masked is None:
-            if len(cache) >= _CACHE_MAX:
-                cache.clear()
-            masked = cache[token] = _mask_token(token)
-        out.append(masked)
-    return ' '.join(out)
+    return _shape_impl(message)
 
 
 def key_text(record):

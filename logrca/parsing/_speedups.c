@@ -4003,6 +4003,44 @@ py_mask_token_full(PyObject *module, PyObject *token)
                            PyUnicode_GET_LENGTH(token));
 }
 
+/* Mirrors logrca.detectors.learned.shape_of(message): the message's
+ * tokens (str.split()) masked through ``cache`` (a dict, cleared when it
+ * holds max_tokens), joined by single spaces. */
+static PyObject *
+py_shape_of(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *tokens, *masked, *sep, *out;
+    Py_ssize_t max_tokens;
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "shape_of(message: str, cache: dict, max_tokens)");
+        return NULL;
+    }
+    if (shape_ns == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup_shape() not called");
+        return NULL;
+    }
+    max_tokens = PyLong_AsSsize_t(args[2]);
+    if (max_tokens == -1 && PyErr_Occurred())
+        return NULL;
+    tokens = PyUnicode_Split(args[0], NULL, -1);
+    if (tokens == NULL)
+        return NULL;
+    masked = shape_mask(args[1], tokens, max_tokens);
+    Py_DECREF(tokens);
+    if (masked == NULL)
+        return NULL;
+    sep = PyUnicode_FromStringAndSize(" ", 1);
+    if (sep == NULL) {
+        Py_DECREF(masked);
+        return NULL;
+    }
+    out = PyUnicode_Join(sep, masked);
+    Py_DECREF(sep);
+    Py_DECREF(masked);
+    return out;
+}
+
 static PyObject *
 py_split_location(PyObject *module, PyObject *message)
 {
@@ -4057,6 +4095,9 @@ static PyMethodDef module_methods[] = {
     {"mask_token_full", py_mask_token_full, METH_O,
      "shape.mask_token_full(token) for ASCII tokens, compiled (for "
      "tests)."},
+    {"shape_of", (PyCFunction)(void (*)(void))py_shape_of, METH_FASTCALL,
+     "shape_of(message, cache, max_tokens): logrca.detectors.learned.\n"
+     "shape_of(), compiled."},
     {"split_location", py_split_location, METH_O,
      "oslo_log.split_location(message), compiled (for tests)."},
     {"mask", py_mask, METH_O,
