@@ -36,7 +36,9 @@ class Explainer:
     use and kept. New anomalies are explained in a background thread, so
     storing never waits for RCA; an explanation asked for before its turn
     is computed at once. Each new
-    explanation is stored and announced (``anomaly.explanation.ready``).
+    explanation is stored and announced (``anomaly.explanation.ready``);
+    a new anomaly also has the first anomaly of its incident explained
+    again (:meth:`refresh_incident`).
 
     :param conf: the ConfigOpts.
     :param dbapi: a :class:`logrca.db.api.Connection`.
@@ -107,12 +109,54 @@ class Explainer:
             self._thread.join(timeout=60)
             self._thread = None
 
+    def join(self):
+        """Wait until every queued anomaly is explained (tests, shutdown)."""
+        self._queue.join()
+
+    def refresh_incident(self, anomaly_id):
+        """Explain again the first anomaly of the incident ``anomaly_id``
+        joins, when its explanation is stored already.
+
+        An explanation reads the evidence of the anomalies around it
+        (:func:`logrca.rca.service.incident_records`), and the call the
+        users saw refused often comes minutes after the first symptom: the
+        first anomaly raised within ``[rca] context_after`` +
+        ``outcome_horizon`` before this one (of its project, or of none)
+        is explained again with it. Only that one, so that a burst of
+        anomalies costs one more explanation each. Returns its id, or
+        None.
+        """
+        row = self.dbapi.anomaly_get(anomaly_id)
+        if row is None:
+            return None
+        anomaly = rca_service.anomaly_from_db(row)
+        if anomaly.raised_at is None:
+            return None
+        rca = self.conf.rca
+        filters = {'since': anomaly.raised_at - rca.context_after
+                   - rca.outcome_horizon, 'until': anomaly.raised_at}
+        if anomaly.project_id:
+            filters['project_id_or_null'] = anomaly.project_id
+        first = self.dbapi.anomaly_get_all(
+            filters=filters, limit=1, sort_keys=['raised_at'],
+            sort_dirs=['asc'])
+        if not first or first[0]['uuid'] == anomaly_id:
+            return None
+        earlier = first[0]['uuid']
+        if self.dbapi.explanation_get(earlier) is None:
+            return None
+        self.explain(earlier, refresh=True)
+        return earlier
+
     def _run(self):
         while True:
             anomaly_id = self._queue.get()
-            if anomaly_id is None:
-                return
             try:
+                if anomaly_id is None:
+                    return
                 self.explain(anomaly_id)
+                self.refresh_incident(anomaly_id)
             except Exception:  # keep explaining the others
                 LOG.exception('Cannot explain anomaly %s', anomaly_id)
+            finally:
+                self._queue.task_done()

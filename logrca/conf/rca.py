@@ -41,6 +41,13 @@ opts = [
                       'on a consequence, such as a refused API call or a '
                       'missing step, can come minutes after the error '
                       'where the failure started). 0 switches it off.'),
+    cfg.FloatOpt('outcome_horizon', default=300.0, min=0.0,
+                 help='Log seconds looked at, after the context window, '
+                      'for the API calls refused to users: the first '
+                      'refused call whose path tells its operation names '
+                      'the failed operation (users see a failure a '
+                      'minute or more after it starts). 0 switches it '
+                      'off.'),
     cfg.IntOpt('context_max_records', default=200, min=10,
                help='Most related records kept as context.'),
     cfg.StrOpt('model_path',

@@ -159,7 +159,8 @@ def explain_run(conf, run, miner, detectors, driver, max_anomalies):
                 anomaly, buffer, before=conf.rca.context_before,
                 after=conf.rca.context_after,
                 max_records=conf.rca.context_max_records,
-                normal_model=normal, lookback=conf.rca.context_lookback)
+                normal_model=normal, lookback=conf.rca.context_lookback,
+                horizon=conf.rca.outcome_horizon)
             exp = driver.explain(anomaly, ctx)
         except rca_base.RCAError as exc:
             LOG.warning('Run %s: anomaly %s not explained: %s', run.run_id,
@@ -487,6 +488,7 @@ def evaluate(conf, driver_name, test_path=None, train_path=None,
         'context_after_s': conf.rca.context_after,
         'context_lookback_s': conf.rca.context_lookback,
         'context_max_records': conf.rca.context_max_records,
+        'outcome_horizon_s': conf.rca.outcome_horizon,
         'choice': 'explanation of the first anomaly of the run',
         'session_window': conf.agent.session_window,
         'detectors': {k: conf.detectors[k] for k in conf.detectors},

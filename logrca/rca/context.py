@@ -31,12 +31,16 @@ import dataclasses
 
 from oslo_log import log
 
+from logrca.parsing import access
 from logrca.parsing import records as records_mod
 from logrca.rca import locations
 
 LOG = log.getLogger(__name__)
 
 WARN_LEVELS = frozenset(('WARNING', 'ERROR', 'CRITICAL'))
+INFO_LEVELS = WARN_LEVELS | {'INFO'}
+# Refused API calls kept in a context's outcome.
+MAX_OUTCOME = 20
 
 
 class ContextSource(abc.ABC):
@@ -120,6 +124,11 @@ class Context:
     :ivar window: every record of the window looked at, in time order,
         unranked and unbounded by ``max_records`` (where a suspect that
         no ranked record names looks for a line that does).
+    :ivar outcome: the API calls refused (answered with an error status)
+        after the window, within the outcome horizon, with the INFO-or-
+        worse records of their requests (the API's reasons), in time
+        order: what the users saw fail, often a minute or more after the
+        failure started, and why.
     """
 
     records: list
@@ -134,6 +143,7 @@ class Context:
     instance_ids: set = dataclasses.field(default_factory=set)
     run_lines: int = 0
     window: list = dataclasses.field(default_factory=list)
+    outcome: list = dataclasses.field(default_factory=list)
 
     def ranked(self):
         """Records with their scores, most relevant first."""
@@ -176,7 +186,7 @@ def _relevance(record, seed_keys, request_ids, instance_ids, host, anchor):
 
 
 def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
-           normal_model=None, lookback=300.0):
+           normal_model=None, lookback=300.0, horizon=300.0):
     """Gather the context of an anomaly from ``source``.
 
     :param anomaly: a :class:`~logrca.detectors.anomaly.Anomaly`.
@@ -191,6 +201,8 @@ def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
     :param lookback: log seconds looked back before the window for the
         first ERROR/CRITICAL record; when there is one, the window opens
         at it (0: never).
+    :param horizon: log seconds looked at after the window for the API
+        calls refused to users (``Context.outcome``; 0: none).
     """
     start = anomaly.start_time
     end = anomaly.raised_at if anomaly.raised_at is not None else \
@@ -260,6 +272,9 @@ def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
                         exc)
     notifications = [r for r in related
                      if r.kind == records_mod.NOTIFICATION]
+    outcome = []
+    if horizon and hi is not None:
+        outcome = _outcome(anomaly, source, hi, horizon)
     return Context(records=records, scores=scores, seeds=seeds,
                    first_error=first_error, traceback=traceback,
                    missing_step=missing,
@@ -267,7 +282,32 @@ def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
                    else None,
                    notifications=notifications,
                    request_ids=request_ids, instance_ids=instance_ids,
-                   run_lines=len(candidates), window=candidates)
+                   run_lines=len(candidates), window=candidates,
+                   outcome=outcome)
+
+
+def _outcome(anomaly, source, hi, horizon):
+    """The refused API calls after ``hi`` and the records of their requests.
+
+    What the users saw fail comes after the context window, sometimes by
+    minutes; the records a refused request logged beside its access line
+    (at INFO or above: the API's reason, such as a volume's status) say
+    why it was refused. Another project's requests are not this
+    anomaly's outcome.
+    """
+    project = getattr(anomaly, 'project_id', None)
+    later = [r for r in source.window(hi, hi + horizon)
+             if r.timestamp is not None and r.timestamp > hi
+             and visible_to(r, project)]
+    refused = [r for r in later
+               if access.error_response(r.message) is not None]
+    refused = refused[:MAX_OUTCOME]
+    ids = {r.request_id for r in refused if r.request_id}
+    keep = {id(r) for r in refused}
+    reasons = [r for r in later if r.request_id in ids
+               and id(r) not in keep and r.level in INFO_LEVELS]
+    keep.update(id(r) for r in reasons[:MAX_OUTCOME * 4])
+    return [r for r in later if id(r) in keep]
 
 
 def _session_records(anomaly, related, end):

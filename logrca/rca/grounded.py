@@ -390,8 +390,10 @@ class GroundedDriver(base.RCADriver):
         ranked = sorted(cands.values(), key=lambda c: -c.score)
         ranked = [c for c in ranked if c.score > 0][:MAX_SUSPECTS]
 
+        # The refused calls after the window (what the users saw fail)
+        # come last: a refused call in the window still decides first.
         operation, op_scores, op_records = operations.infer(
-            context.records, matches)
+            context.records + context.outcome, matches)
 
         cites = _Citations()
         suspects = []

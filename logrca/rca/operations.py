@@ -69,6 +69,20 @@ _SERVER_ATTACH = re.compile(r'/servers/[^/]+/os-volume_attachments')
 # read-only): its path does not tell which, so it only votes.
 _AMBIGUOUS = re.compile(r'/volumes/[^/]+/action')
 
+# A call refused because a resource it names is in a failed or unfinished
+# state (the API's reason, logged under the call's request id): the
+# operation that makes the resource failed, and the call only shows it.
+# Cinder refuses an attach with "Volume status must be available to
+# reserve, but the status is error" (or still "creating", minutes after
+# the create was asked for); Nova an action on a server "while it is in
+# vm_state error" (or still building).
+_STATE_REASONS = (
+    ('status', re.compile(r'[Vv]olume status must be [^.]{0,120}?'
+                          r'status is (?:error|creating)\b'),
+     VOLUME_CREATE),
+    ('vm_state', re.compile(r'in vm_state (?:error|building)\b'), BOOT),
+)
+
 # Words of error records (message, logger, traceback functions) and the
 # operation they suggest, with a weight.
 _WORDS = (
@@ -143,19 +157,49 @@ def error_responses(records):
     return found
 
 
+def state_reasons(records):
+    """Requests refused for the failed state of a resource they name.
+
+    :returns: dict of request id to ``(operation, reason_record)``: the
+        operation that made the resource, and the first record of the
+        request giving that reason.
+    """
+    found = {}
+    for record in records:
+        rid = record.request_id
+        if not rid or rid in found:
+            continue
+        message = record.message or ''
+        for word, pattern, operation in _STATE_REASONS:
+            if word in message and pattern.search(message):
+                found[rid] = (operation, record)
+                break
+    return found
+
+
 def failed_requests(records):
     """API requests answered with status >= 400.
 
-    :returns: list of ``(record, operation, decisive)``, in order;
-        ``decisive`` is False for a call whose path serves more than one
-        operation.
+    A request refused for the failed state of a resource it names (see
+    :func:`state_reasons`) tells the operation that made the resource.
+
+    :returns: list of ``(record, operation, decisive, reason)``, in
+        order; ``decisive`` is False for a call whose path serves more
+        than one operation (and no state reason says which); ``reason``
+        is the record giving the state reason, or None.
     """
+    reasons = state_reasons(records)
     found = []
     for record, method, path, status in error_responses(records):
+        reason = reasons.get(record.request_id) if record.request_id \
+            else None
+        if reason is not None:
+            found.append((record, reason[0], True, reason[1]))
+            continue
         operation = route(method, path, status)
         if operation:
             found.append((record, operation,
-                          not _AMBIGUOUS.search(path)))
+                          not _AMBIGUOUS.search(path), None))
     return found
 
 
@@ -172,15 +216,19 @@ def infer(records, kb_matches=(), kb_weight=1.0):
     scores = collections.Counter()
     backing = collections.defaultdict(list)
     requests = failed_requests(records)
-    for n, (record, operation, _decisive) in enumerate(requests):
+    for n, (record, operation, _decisive, reason) in enumerate(requests):
         # The first failed request weighs most: later ones are often
         # consequences (a volume attach after a failed boot).
         scores[operation] += 3.0 / (1 + n)
+        if reason is not None and reason not in backing[operation]:
+            backing[operation].append(reason)
         backing[operation].append(record)
     # A call the user made and saw refused is what failed for the user:
-    # the first one whose path tells its operation decides, and the
-    # words of the errors and past failures only vote when there is none.
-    first = next((op for _r, op, decisive in requests if decisive), None)
+    # the first one whose path (or state reason) tells its operation
+    # decides, and the words of the errors and past failures only vote
+    # when there is none.
+    first = next((op for _r, op, decisive, _w in requests if decisive),
+                 None)
     errors = [r for r in records if r.is_error]
     # Agent-only errors: their network words describe the instance's
     # wiring, so they vote for the instance boot.

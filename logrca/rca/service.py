@@ -15,8 +15,9 @@
 - :func:`get_explanation` (``GET /v1/anomalies/{id}/explanation``,
   ``logrca-manage explain ID``): the stored explanation of an anomaly, or
   one computed now (and stored) by the configured driver from the stored
-  evidence (or a :class:`~logrca.rca.context.ContextSource` when the
-  caller has one, as the conductor does with its recent records).
+  evidence of the anomaly and of the anomalies around it
+  (:func:`incident_records`), or from a
+  :class:`~logrca.rca.context.ContextSource` when the caller has one.
 - :func:`redact_for_project`: what a project reader may see of an
   explanation (no line whose request context is another project's).
 - :func:`ask` (``POST /v1/questions``): see :mod:`logrca.rca.questions`.
@@ -91,6 +92,52 @@ def evidence_records(anomaly):
     return found
 
 
+# Most anomalies whose evidence joins the context of one explanation.
+INCIDENT_ANOMALIES = 50
+
+
+def incident_records(conf, dbapi, anomaly, limit=INCIDENT_ANOMALIES):
+    """The evidence of ``anomaly`` and of the anomalies stored around it.
+
+    The conductor keeps each anomaly's evidence, not the raw log lines.
+    The anomalies raised from the onset lookback before this one's
+    context window to the outcome horizon after it (of its project, or of
+    none) are taken as one incident: their evidence adds the other
+    services' records and the calls refused to the users minutes later
+    (``[rca] context_lookback``, ``outcome_horizon``). Returns the records
+    in time order, each line once.
+    """
+    records = evidence_records(anomaly)
+    start = anomaly.start_time if anomaly.start_time is not None \
+        else anomaly.raised_at
+    end = anomaly.raised_at if anomaly.raised_at is not None \
+        else anomaly.end_time
+    if start is not None and end is not None and limit:
+        rca = conf.rca
+        filters = {'since': start - rca.context_before - rca.context_lookback,
+                   'until': end + rca.context_after + rca.outcome_horizon}
+        if anomaly.project_id:
+            filters['project_id_or_null'] = anomaly.project_id
+        rows = dbapi.anomaly_get_all(filters=filters, limit=limit,
+                                     sort_keys=['raised_at'],
+                                     sort_dirs=['asc'])
+        for row in rows:
+            if row['uuid'] == anomaly.uuid:
+                continue
+            other = dbapi.anomaly_get(row['uuid'])
+            if other is not None:
+                records += evidence_records(anomaly_from_db(other))
+    seen = set()
+    unique = []
+    for record in records:
+        key = (record.stream, record.lineno, record.timestamp,
+               record.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(record)
+    return sorted(unique, key=lambda r: r.timestamp or 0.0)
+
+
 def load_kb(conf):
     """The knowledge base at ``[rca] kb_path``, or None with a warning."""
     try:
@@ -136,7 +183,8 @@ def explain(conf, anomaly, source=None, driver=None, kb=None,
         anomaly, source, before=conf.rca.context_before,
         after=conf.rca.context_after,
         max_records=conf.rca.context_max_records,
-        normal_model=normal_model, lookback=conf.rca.context_lookback)
+        normal_model=normal_model, lookback=conf.rca.context_lookback,
+        horizon=conf.rca.outcome_horizon)
     if driver is None or isinstance(driver, str):
         driver = base.load_driver(conf, driver, kb=kb)
     return driver.explain(anomaly, ctx)
@@ -163,6 +211,9 @@ def get_explanation(conf, anomaly_id, driver=None, refresh=False,
         if row is None:
             raise NotFound('no anomaly %s' % anomaly_id)
         anomaly = anomaly_from_db(row)
+        if source is None:
+            source = context_mod.BufferSource(
+                incident_records(conf, dbapi, anomaly))
         if kb is None and (driver is None or isinstance(driver, str)):
             # A driver instance brings its own knowledge base.
             kb = load_kb(conf)

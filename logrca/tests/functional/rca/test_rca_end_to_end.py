@@ -21,6 +21,7 @@ import tempfile
 import unittest
 
 from logrca.cmd import manage as manage_cmd
+from logrca.conductor import explainer as explainer_mod
 from logrca.conductor import manager as conductor_manager
 from logrca.db import api as db_api
 from logrca.db import migration
@@ -158,6 +159,82 @@ class TestExplainStored(unittest.TestCase):
         with contextlib.redirect_stderr(io.StringIO()):
             self.assertEqual(1, manage_cmd.main([
                 '--config-file', self.config, 'explain', 'no-such-id']))
+
+    def test_anomalies_around_it_join_the_context(self):
+        # Two minutes later the guest cannot get its keys from the
+        # metadata service (an anomaly of its own): what the user saw fail
+        # is reaching the instance. Another project's refused key pair at
+        # the same time is not this incident's.
+        def later(lineno, message, project):
+            rec = sc.record(150.0, 'nova-api', 'INFO',
+                            'nova.metadata.wsgi.server', message,
+                            request_id='req-%d' % lineno,
+                            project_id=project, lineno=lineno)
+            return type(self.anomaly)(
+                detector='deeplog', score=9.0, reason='API request refused',
+                session_key=('request', rec.request_id),
+                start_time=rec.timestamp, end_time=rec.timestamp,
+                raised_at=rec.timestamp, service='nova-api',
+                project_id=project, request_ids=[rec.request_id],
+                evidence=[type(self.anomaly.evidence[0]).from_record(rec)])
+        metadata = later(
+            91, '10.0.0.5,10.0.20.46 "GET /2009-04-04/meta-data/public-keys/'
+            ' HTTP/1.1" status: 500 len: 195', sc.PROJECT)
+        keypair = later(
+            92, '10.0.20.46 "POST /v2.1/os-keypairs HTTP/1.1" status: 400 '
+            'len: 80', sc.OTHER_PROJECT)
+        keypair.start_time = keypair.end_time = keypair.raised_at = \
+            metadata.raised_at - 1.0
+        before = service.get_explanation(self.conf, self.anomaly.uuid,
+                                         dbapi=self.dbapi)
+        self.assertEqual('instance boot', before['operation'])
+        conductor_manager.ConductorManager(
+            self.conf, self.dbapi).store_anomalies(
+                {}, [metadata.to_dict(), keypair.to_dict()])
+        records = service.incident_records(self.conf, self.dbapi,
+                                           self.anomaly)
+        self.assertIn(91, [r.lineno for r in records])
+        self.assertNotIn(92, [r.lineno for r in records])
+        after = service.get_explanation(self.conf, self.anomaly.uuid,
+                                        dbapi=self.dbapi, refresh=True)
+        self.assertEqual('instance connectivity', after['operation'])
+        self.assertIn(91, [e['lineno'] for e in after['evidence']])
+        # Beyond the outcome horizon it is another incident.
+        self.conf.set_override('outcome_horizon', 10.0, group='rca')
+        again = service.get_explanation(self.conf, self.anomaly.uuid,
+                                        dbapi=self.dbapi, refresh=True)
+        self.assertEqual('instance boot', again['operation'])
+
+    def test_the_conductor_explains_the_incident_again(self):
+        explainer = explainer_mod.Explainer(self.conf, self.dbapi)
+        explainer.start()
+        self.addCleanup(explainer.stop)
+        explainer.submit([self.anomaly.uuid])
+        explainer.join()
+        first = self.dbapi.explanation_get(self.anomaly.uuid)['body']
+        self.assertEqual('instance boot', first['operation'])
+        rec = sc.record(150.0, 'nova-api', 'INFO',
+                        'nova.metadata.wsgi.server',
+                        '10.0.0.5,10.0.20.46 "GET /2009-04-04/meta-data/'
+                        'public-keys/ HTTP/1.1" status: 500 len: 195',
+                        request_id='req-91', project_id=sc.PROJECT,
+                        lineno=91)
+        later = type(self.anomaly)(
+            detector='deeplog', score=9.0, reason='API request refused',
+            session_key=('request', 'req-91'), start_time=rec.timestamp,
+            end_time=rec.timestamp, raised_at=rec.timestamp,
+            service='nova-api', project_id=sc.PROJECT,
+            request_ids=['req-91'],
+            evidence=[type(self.anomaly.evidence[0]).from_record(rec)])
+        conductor_manager.ConductorManager(
+            self.conf, self.dbapi, explainer=explainer).store_anomalies(
+                {}, [later.to_dict()])
+        explainer.join()
+        first = self.dbapi.explanation_get(self.anomaly.uuid)['body']
+        self.assertEqual('instance connectivity', first['operation'])
+        self.assertIsNotNone(self.dbapi.explanation_get(later.uuid))
+        # The later anomaly is the first of no earlier incident.
+        self.assertIsNone(explainer.refresh_incident(self.anomaly.uuid))
 
     def test_project_reader_never_sees_other_projects_lines(self):
         admin = service.get_explanation(self.conf, self.anomaly.uuid,

@@ -82,6 +82,45 @@ class TestGather(unittest.TestCase):
         plain = context.gather(self.anomaly, self.source)
         self.assertEqual(self.recs[0], plain.window[0])
 
+    def test_outcome_holds_the_calls_refused_after_the_window(self):
+        def access(ts, path, status, project=sc.PROJECT, lineno=0):
+            return sc.record(ts, 'nova-api', 'INFO', 'nova.api.openstack',
+                             '10.0.20.46 "POST %s HTTP/1.1" status: %d '
+                             'len: 368' % (path, status),
+                             project_id=project, lineno=lineno)
+        attach = '/v2.1/servers/%s/os-volume_attachments' % sc.INSTANCE
+        refused = access(120.0, attach, 400, lineno=90)
+        ok = access(100.0, attach, 200, lineno=91)
+        other = access(110.0, '/v2.1/os-keypairs', 500,
+                       project=sc.OTHER_PROJECT, lineno=92)
+        late = access(900.0, attach, 500, lineno=93)
+        source = context.BufferSource(self.recs + [ok, other, refused, late])
+        ctx = context.gather(self.anomaly, source)
+        # Refused, after the window, within the horizon, this project's.
+        self.assertEqual([refused], ctx.outcome)
+        self.assertNotIn(refused, ctx.window)
+        self.assertEqual([], context.gather(self.anomaly, source,
+                                            horizon=0).outcome)
+        self.assertEqual([refused, late], context.gather(
+            self.anomaly, source, horizon=1000).outcome)
+
+    def test_outcome_keeps_the_reasons_of_the_refused_requests(self):
+        def line(ts, level, message, request_id, lineno):
+            return sc.record(ts, 'cinder-api', level, 'cinder.volume.api',
+                             message, request_id=request_id,
+                             project_id=sc.PROJECT, lineno=lineno)
+        reason = line(119.0, 'ERROR', 'Volume status must be available to '
+                      'reserve, but the status is error.', 'req-a', 80)
+        debug = line(119.5, 'DEBUG', 'Acquired lock', 'req-a', 81)
+        refused = line(120.0, 'INFO', '10.0.0.1 "POST /v2/p/volumes/v/action'
+                       ' HTTP/1.1" status: 400 len: 80', 'req-a', 82)
+        other = line(121.0, 'INFO', 'Volume info retrieved successfully.',
+                     'req-b', 83)
+        source = context.BufferSource(
+            self.recs + [reason, debug, refused, other])
+        ctx = context.gather(self.anomaly, source)
+        self.assertEqual([reason, refused], ctx.outcome)
+
     def test_missing_step_from_model_of_normal(self):
         class Normal:
             def next_template(self, records):

@@ -82,6 +82,25 @@ class TestGrounded(unittest.TestCase):
         again = base.Explanation.from_dict(exp.to_dict())
         self.assertEqual(exp.suspects, again.suspects)
 
+    def test_a_call_refused_after_the_window_names_the_operation(self):
+        # The guest booted, then could not get its keys from the metadata
+        # service two minutes after the errors: what the user saw fail is
+        # reaching the instance, not its boot.
+        records = sc.boot_failure()
+        refused = sc.record(
+            150.0, 'nova-api-metadata', 'INFO', 'nova.metadata.wsgi.server',
+            '10.0.0.5,10.0.20.46 "GET /2009-04-04/meta-data/public-keys/ '
+            'HTTP/1.1" status: 500 len: 195', lineno=99)
+        anomaly = sc.anomaly_for(records)
+        source = context.BufferSource(records + [refused])
+        exp = self.driver.explain(anomaly, context.gather(anomaly, source))
+        self.assertEqual('instance connectivity', exp.operation)
+        self.assertIn(99, [e['lineno'] for e in exp.evidence])
+        exp.validate()
+        plain = self.driver.explain(anomaly, context.gather(
+            anomaly, source, horizon=0))
+        self.assertEqual('instance boot', plain.operation)
+
     def test_secrets_are_masked_in_cited_lines(self):
         exp = self.explain(sc.boot_failure())
         text = json.dumps(exp.to_dict())

@@ -92,7 +92,7 @@ class TestInfer(unittest.TestCase):
                        'cinder.volume.flows.manager.create_volume',
                        'create_volume failed: volume_type lvm No valid '
                        'backend', lineno=1 + n) for n in range(1, 6)]
-        self.assertEqual([False], [d for _r, _o, d in
+        self.assertEqual([False], [d for _r, _o, d, _w in
                                    operations.failed_requests(records)])
         operation, _scores, _backing = operations.infer(records)
         self.assertEqual(operations.VOLUME_CREATE, operation)
@@ -103,6 +103,65 @@ class TestInfer(unittest.TestCase):
             'HTTP/1.1" status: 500 len: 80', lineno=1)
         operation, _scores, _backing = operations.infer(records)
         self.assertEqual(operations.VOLUME_ATTACH, operation)
+
+    def test_a_call_refused_for_a_failed_resource_names_its_operation(self):
+        # The workload attaches the volume it asked for; the volume never
+        # became available, so both APIs refuse the attach with 400 and
+        # say why under the call's request id.
+        req_nova, req_cinder = 'req-n', 'req-c'
+        records = [
+            sc.record(0.0, 'cinder-volume', 'ERROR', 'cinder.volume.api',
+                      'Volume status must be available to reserve, but the '
+                      'status is error.', request_id=req_cinder, lineno=1),
+            sc.record(0.1, 'cinder-api', 'INFO', 'eventlet.wsgi.server',
+                      '10.0.0.1 "POST /v2/p/volumes/v-1/action HTTP/1.1" '
+                      'status: 400 len: 80', request_id=req_cinder,
+                      lineno=2),
+            sc.record(0.2, 'nova-api', 'INFO', 'nova.api.openstack.wsgi',
+                      'HTTP exception thrown: Invalid input received: '
+                      'Invalid volume: Volume status must be available to '
+                      'reserve, but the status is error. (HTTP 400)',
+                      request_id=req_nova, lineno=3),
+            sc.record(0.3, 'nova-api', 'INFO',
+                      'nova.osapi_compute.wsgi.server',
+                      '10.0.0.1 "POST /v2.1/p/servers/s/os-volume_attachments'
+                      ' HTTP/1.1" status: 400 len: 80', request_id=req_nova,
+                      lineno=4),
+        ]
+        got = operations.failed_requests(records)
+        self.assertEqual([(operations.VOLUME_CREATE, True, records[0]),
+                          (operations.VOLUME_CREATE, True, records[2])],
+                         [(o, d, w) for _r, o, d, w in got])
+        operation, _scores, backing = operations.infer(records)
+        self.assertEqual(operations.VOLUME_CREATE, operation)
+        # The reason is cited before the refused call.
+        self.assertEqual(records[:2], backing[:2])
+        # Without the reasons the attach call decides.
+        operation, _scores, _backing = operations.infer(records[1::2])
+        self.assertEqual(operations.VOLUME_ATTACH, operation)
+        # A server action refused while the server is in vm_state error:
+        # the boot failed.
+        refused = [
+            sc.record(0.0, 'nova-api', 'INFO', 'nova.api.openstack.wsgi',
+                      "HTTP exception thrown: Cannot 'reboot' instance s "
+                      'while it is in vm_state error', request_id='req-x',
+                      lineno=5),
+            sc.record(0.1, 'nova-api', 'INFO',
+                      'nova.osapi_compute.wsgi.server',
+                      '10.0.0.1 "POST /v2.1/p/servers/s/action '
+                      'HTTP/1.1" status: 409 len: 80', request_id='req-x',
+                      lineno=6)]
+        self.assertEqual(operations.BOOT, operations.infer(refused)[0])
+        # A volume still being created minutes later: the create failed;
+        # a volume already attached elsewhere tells nothing of the kind.
+        records[0].message = records[0].message.replace(
+            'status is error', 'status is creating')
+        self.assertEqual(operations.VOLUME_CREATE,
+                         operations.infer(records[:2])[0])
+        records[0].message = records[0].message.replace(
+            'status is creating', 'status is in-use')
+        self.assertEqual([False], [d for _r, _o, d, _w in
+                                   operations.failed_requests(records[:2])])
 
     def test_routes(self):
         self.assertEqual(operations.VOLUME_ATTACH, operations.route(
