@@ -88,10 +88,11 @@ tanh_approx(float x)
  * The logits after each window: out[b, :] for windows[b, :]. The hidden
  * states of all windows are computed first, then the output layer reads
  * its weight (H x V, the largest array) once for all of them.
- * Built for AVX2 too where the compiler can dispatch at load time.
+ * Built for AVX2 too where gcc and glibc can dispatch at load time
+ * (ifunc).
  */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
-    && defined(__linux__)
+    && defined(__linux__) && defined(__GLIBC__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 static int
