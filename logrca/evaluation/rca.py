@@ -155,12 +155,8 @@ def explain_run(conf, run, miner, detectors, driver, max_anomalies):
     for anomaly in anomalies:
         start = time.perf_counter()
         try:
-            ctx = context_mod.gather(
-                anomaly, buffer, before=conf.rca.context_before,
-                after=conf.rca.context_after,
-                max_records=conf.rca.context_max_records,
-                normal_model=normal, lookback=conf.rca.context_lookback,
-                horizon=conf.rca.outcome_horizon)
+            ctx = context_mod.gather_configured(conf, anomaly, buffer,
+                                                normal_model=normal)
             exp = driver.explain(anomaly, ctx)
         except rca_base.RCAError as exc:
             LOG.warning('Run %s: anomaly %s not explained: %s', run.run_id,

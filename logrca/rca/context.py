@@ -286,6 +286,16 @@ def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
                    outcome=outcome)
 
 
+def gather_configured(conf, anomaly, source, normal_model=None):
+    """:func:`gather` with the ``[rca]`` context options of ``conf``."""
+    rca = conf.rca
+    return gather(anomaly, source, before=rca.context_before,
+                  after=rca.context_after,
+                  max_records=rca.context_max_records,
+                  normal_model=normal_model, lookback=rca.context_lookback,
+                  horizon=rca.outcome_horizon)
+
+
 def _outcome(anomaly, source, hi, horizon):
     """The refused API calls after ``hi`` and the records of their requests.
 

@@ -179,12 +179,8 @@ def explain(conf, anomaly, source=None, driver=None, kb=None,
         source = context_mod.BufferSource(
             sorted(evidence_records(anomaly),
                    key=lambda r: r.timestamp or 0.0))
-    ctx = context_mod.gather(
-        anomaly, source, before=conf.rca.context_before,
-        after=conf.rca.context_after,
-        max_records=conf.rca.context_max_records,
-        normal_model=normal_model, lookback=conf.rca.context_lookback,
-        horizon=conf.rca.outcome_horizon)
+    ctx = context_mod.gather_configured(conf, anomaly, source,
+                                        normal_model=normal_model)
     if driver is None or isinstance(driver, str):
         driver = base.load_driver(conf, driver, kb=kb)
     return driver.explain(anomaly, ctx)
