@@ -311,13 +311,10 @@ def _outcome(anomaly, source, hi, horizon):
              and visible_to(r, project)]
     refused = [r for r in later
                if access.error_response(r.message) is not None]
-    refused = refused[:MAX_OUTCOME]
-    ids = {r.request_id for r in refused if r.request_id}
-    keep = {id(r) for r in refused}
-    reasons = [r for r in later if r.request_id in ids
-               and id(r) not in keep and r.level in INFO_LEVELS]
-    keep.update(id(r) for r in reasons[:MAX_OUTCOME * 4])
-    return [r for r in later if id(r) in keep]
+    refused = {id(r) for r in refused[:MAX_OUTCOME]}
+    ids = {r.request_id for r in later if id(r) in refused and r.request_id}
+    return [r for r in later if id(r) in refused
+            or (r.request_id in ids and r.level in INFO_LEVELS)]
 
 
 def _session_records(anomaly, related, end):
