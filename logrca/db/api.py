@@ -428,18 +428,38 @@ class Connection:
 
     def anomaly_get(self, uuid):
         """The anomaly with its ``evidence`` list, or None."""
+        found = self.anomaly_get_many([uuid])
+        return found[0] if found else None
+
+    def anomaly_get_many(self, uuids):
+        """The anomalies of ``uuids`` with their ``evidence`` lists.
+
+        Two queries whatever the number of anomalies; the result keeps the
+        order of ``uuids`` and leaves out those not stored.
+        """
+        uuids = list(dict.fromkeys(uuids))
+        if not uuids:
+            return []
         with self._reader() as session:
-            row = session.scalars(sa.select(models.Anomaly).where(
-                models.Anomaly.uuid == uuid)).first()
-            if row is None:
-                return None
-            result = anomaly_to_dict(row)
-            evidence = session.scalars(
-                sa.select(models.Evidence)
-                .where(models.Evidence.anomaly_id == row.id)
-                .order_by(models.Evidence.position))
-            result['evidence'] = [evidence_to_dict(e) for e in evidence]
-        return result
+            rows = session.scalars(sa.select(models.Anomaly).where(
+                models.Anomaly.uuid.in_(uuids))).all()
+            results = {}
+            by_id = {}
+            for row in rows:
+                result = anomaly_to_dict(row)
+                result['evidence'] = []
+                results[row.uuid] = result
+                by_id[row.id] = result
+            if by_id:
+                evidence = session.scalars(
+                    sa.select(models.Evidence)
+                    .where(models.Evidence.anomaly_id.in_(list(by_id)))
+                    .order_by(models.Evidence.anomaly_id,
+                              models.Evidence.position))
+                for e in evidence:
+                    by_id[e.anomaly_id]['evidence'].append(
+                        evidence_to_dict(e))
+        return [results[u] for u in uuids if u in results]
 
     def _apply_filters(self, conn, stmt, filters):
         model = models.Anomaly

@@ -121,12 +121,10 @@ def incident_records(conf, dbapi, anomaly, limit=INCIDENT_ANOMALIES):
         rows = dbapi.anomaly_get_all(filters=filters, limit=limit,
                                      sort_keys=['raised_at'],
                                      sort_dirs=['asc'])
-        for row in rows:
-            if row['uuid'] == anomaly.uuid:
-                continue
-            other = dbapi.anomaly_get(row['uuid'])
-            if other is not None:
-                records += evidence_records(anomaly_from_db(other))
+        others = dbapi.anomaly_get_many(
+            row['uuid'] for row in rows if row['uuid'] != anomaly.uuid)
+        for other in others:
+            records += evidence_records(anomaly_from_db(other))
     seen = set()
     unique = []
     for record in records:

@@ -71,6 +71,22 @@ def test_store_and_get(dbapi, request):
     assert dbapi.anomaly_get('00000000-0000-0000-0000-000000000000') is None
 
 
+def test_get_many_keeps_order_and_each_evidence(dbapi, request):
+    batch = [base.make_anomaly(i, lines=2 + i, service=_uniq(request))
+             for i in range(3)]
+    dbapi.store_anomalies(batch)
+    missing = '00000000-0000-0000-0000-000000000000'
+    wanted = [batch[2].uuid, missing, batch[0].uuid, batch[2].uuid]
+    got = dbapi.anomaly_get_many(wanted)
+    assert [g['uuid'] for g in got] == [batch[2].uuid, batch[0].uuid]
+    for row, anomaly in zip(got, (batch[2], batch[0])):
+        assert [e['message'] for e in row['evidence']] == [
+            e.message for e in anomaly.evidence]
+        assert [e['position'] for e in row['evidence']] == list(
+            range(len(anomaly.evidence)))
+    assert dbapi.anomaly_get_many([]) == []
+
+
 def test_store_is_idempotent(dbapi, request):
     batch = [base.make_anomaly(i, service=_uniq(request)) for i in range(5)]
     assert sorted(dbapi.store_anomalies(batch[:3])) == sorted(
