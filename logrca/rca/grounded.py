@@ -393,7 +393,8 @@ class GroundedDriver(base.RCADriver):
         # The refused calls after the window (what the users saw fail)
         # come last: a refused call in the window still decides first.
         operation, op_scores, op_records = operations.infer(
-            context.records + context.outcome, matches)
+            context.records + context.outcome, matches,
+            history=context.window)
 
         cites = _Citations()
         suspects = []

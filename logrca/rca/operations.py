@@ -69,6 +69,16 @@ _SERVER_ATTACH = re.compile(r'/servers/[^/]+/os-volume_attachments')
 # read-only): its path does not tell which, so it only votes.
 _AMBIGUOUS = re.compile(r'/volumes/[^/]+/action')
 
+# Calls that attach a volume, and calls that only poll or continue a
+# volume operation (listing the volumes to see a status change, a volume
+# action of an attach or of a create).
+_ATTACHES = re.compile(r'/servers/[^/]+/os-volume_attachments|'
+                       r'/attachments(?:[/?]|$)')
+_FOLLOWS = (
+    ('GET', re.compile(r'/volumes/detail|/volumes/?(?:\?|$)')),
+    ('POST', re.compile(r'/volumes/[^/]+/action')),
+)
+
 # A call refused because a resource it names is in a failed or unfinished
 # state (the API's reason, logged under the call's request id): the
 # operation that makes the resource failed, and the call only shows it.
@@ -177,18 +187,63 @@ def state_reasons(records):
     return found
 
 
-def failed_requests(records):
+def attaches_accepted(records):
+    """The volume attaches users asked for and the API accepted.
+
+    :returns: list of ``(timestamp, project_id)`` of the accepted (status
+        < 400) attach calls, in time order.
+    """
+    found = []
+    for record in records:
+        message = record.message or ''
+        if 'attachments' not in message or 'HTTP/' not in message:
+            continue
+        response = access.parse(message)
+        if response is not None and response.method == 'POST' and \
+                response.status < 400 and _ATTACHES.search(response.path):
+            found.append((record.timestamp, record.project_id))
+    return sorted(found, key=lambda a: a[0] or 0.0)
+
+
+def _attaching(accepted, record):
+    """Whether ``record``'s project had an attach accepted before it."""
+    for ts, project in accepted:
+        if ts is not None and record.timestamp is not None and \
+                ts > record.timestamp:
+            return False
+        if project == record.project_id or not record.project_id:
+            return True
+    return False
+
+
+def _follows(method, path):
+    return any(method == m and pattern.search(path)
+               for m, pattern in _FOLLOWS)
+
+
+def failed_requests(records, history=()):
     """API requests answered with status >= 400.
 
     A request refused for the failed state of a resource it names (see
     :func:`state_reasons`) tells the operation that made the resource.
+    A refused call that only polls or continues a volume operation (a
+    volume list, a volume action) after its project had a volume attach
+    accepted (:func:`attaches_accepted` of ``history`` and ``records``)
+    belongs to that attach: the volume was made, and the user waits for
+    it to be attached. (Only an accepted attach says so: an access line
+    is written when its answer is, so an attach still in flight, whose
+    volume actions come first, is not seen yet.)
 
+    :param history: records before and around ``records`` (the whole
+        window looked at), read for the accepted attach calls only.
     :returns: list of ``(record, operation, decisive, reason)``, in
         order; ``decisive`` is False for a call whose path serves more
-        than one operation (and no state reason says which); ``reason``
-        is the record giving the state reason, or None.
+        than one operation (and neither a state reason nor an accepted
+        attach says which); ``reason`` is the record giving the state
+        reason, or None.
     """
     reasons = state_reasons(records)
+    accepted = None
     found = []
     for record, method, path, status in error_responses(records):
         reason = reasons.get(record.request_id) if record.request_id \
@@ -196,6 +251,12 @@ def failed_requests(records):
         if reason is not None:
             found.append((record, reason[0], True, reason[1]))
             continue
+        if _follows(method, path):
+            if accepted is None:
+                accepted = attaches_accepted(list(history) + list(records))
+            if _attaching(accepted, record):
+                found.append((record, VOLUME_ATTACH, True, None))
+                continue
         operation = route(method, path, status)
         if operation:
             found.append((record, operation,
@@ -203,10 +264,12 @@ def failed_requests(records):
     return found
 
 
-def infer(records, kb_matches=(), kb_weight=1.0):
+def infer(records, kb_matches=(), kb_weight=1.0, history=()):
     """The failed operation and the records backing it.
 
     :param records: the context records (time order).
+    :param history: every record of the window looked at, read for the
+        accepted volume attaches (see :func:`failed_requests`).
     :param kb_matches: ``(entry, score)`` pairs of past failures retrieved
         from the knowledge base; each votes for its operation.
     :returns: ``(operation, scores, backing_records)``; ``operation`` is
@@ -215,7 +278,7 @@ def infer(records, kb_matches=(), kb_weight=1.0):
     """
     scores = collections.Counter()
     backing = collections.defaultdict(list)
-    requests = failed_requests(records)
+    requests = failed_requests(records, history)
     for n, (record, operation, _decisive, reason) in enumerate(requests):
         # The first failed request weighs most: later ones are often
         # consequences (a volume attach after a failed boot).

@@ -163,6 +163,64 @@ class TestInfer(unittest.TestCase):
         self.assertEqual([False], [d for _r, _o, d, _w in
                                    operations.failed_requests(records[:2])])
 
+    def test_a_refused_poll_belongs_to_the_volume_operation_in_progress(
+            self):
+        # The volume was created (its list answered 200) and attached
+        # (the attach was accepted); listing the volumes then fails: the
+        # user waits for the attach, not the create.
+        def access(ts, stream, line, project=sc.PROJECT):
+            return sc.record(ts, stream, 'INFO', 'eventlet.wsgi.server',
+                             '10.0.0.1 "%s HTTP/1.1" %s' % line,
+                             project_id=project, lineno=int(ts))
+
+        created = access(1.0, 'cinder-api',
+                         ('POST /v2/p/volumes', 'status: 202'))
+        listed = access(10.0, 'cinder-api',
+                        ('GET /v2/p/volumes/detail', 'status: 200'))
+        attach = access(40.0, 'nova-api',
+                        ('POST /v2.1/p/servers/s/os-volume_attachments',
+                         'status: 200'))
+        refused = access(60.0, 'cinder-api',
+                         ('GET /v2/p/volumes/detail', 'status: 400'))
+        action = access(61.0, 'cinder-api',
+                        ('POST /v2/p/volumes/v/action', 'status: 500'))
+        history = [created, listed, attach]
+        self.assertEqual([(40.0 + sc.T0, sc.PROJECT)],
+                         operations.attaches_accepted(history + [refused]))
+        got = operations.failed_requests([refused, action], history)
+        self.assertEqual([(operations.VOLUME_ATTACH, True)] * 2,
+                         [(o, d) for _r, o, d, _w in got])
+        self.assertEqual(operations.VOLUME_ATTACH, operations.infer(
+            [refused], history=history)[0])
+        # Without the history, a refused list is the create's (its route)
+        # and a refused action only votes.
+        self.assertEqual([(operations.VOLUME_CREATE, True),
+                          (operations.VOLUME_ATTACH, False)],
+                         [(o, d) for _r, o, d, _w in
+                          operations.failed_requests([refused, action])])
+        # An attach in flight is logged after its volume actions: a
+        # refused action before any accepted attach only votes.
+        self.assertEqual([False], [d for _r, _o, d, _w in
+                                   operations.failed_requests(
+                                       [action], [created, listed])])
+        # Before the attach was asked for, the create is in progress.
+        early = access(20.0, 'cinder-api',
+                       ('GET /v2/p/volumes/detail', 'status: 500'))
+        self.assertEqual(operations.VOLUME_CREATE, operations.infer(
+            [early], history=history)[0])
+        # Another project's attach says nothing about this project's poll.
+        theirs = access(40.0, 'nova-api',
+                        ('POST /v2.1/q/servers/s/os-volume_attachments',
+                         'status: 200'), project=sc.OTHER_PROJECT)
+        self.assertEqual(operations.VOLUME_CREATE, operations.infer(
+            [refused], history=[created, listed, theirs])[0])
+        # A refused attach never started one.
+        failed = access(40.0, 'nova-api',
+                        ('POST /v2.1/p/servers/s/os-volume_attachments',
+                         'status: 500'))
+        self.assertEqual(operations.VOLUME_CREATE, operations.infer(
+            [refused], history=[created, failed])[0])
+
     def test_routes(self):
         self.assertEqual(operations.VOLUME_ATTACH, operations.route(
             'POST', '/v2.1/p/servers/s/os-volume_attachments'))
