@@ -79,6 +79,14 @@ _FOLLOWS = (
     ('POST', re.compile(r'/volumes/[^/]+/action')),
 )
 
+# Calls whose work goes on after the API answered (202 Accepted or 200):
+# a server boot, a volume create, a volume attach.
+_ASYNC = (
+    (re.compile(r'/servers/?(?:\?|$)'), BOOT),
+    (re.compile(r'/volumes/?(?:\?|$)'), VOLUME_CREATE),
+    (re.compile(r'/servers/[^/]+/os-volume_attachments'), VOLUME_ATTACH),
+)
+
 # A call refused because a resource it names is in a failed or unfinished
 # state (the API's reason, logged under the call's request id): the
 # operation that makes the resource failed, and the call only shows it.
@@ -216,6 +224,51 @@ def _attaching(accepted, record):
     return False
 
 
+def async_failures(records, history=()):
+    """Accepted calls whose own request then logged an error.
+
+    The API answers a boot, a volume create or an attach before the work
+    is done; when the work fails, its errors are logged under the call's
+    request id (Cinder's scheduler failing the create flow, Nova's
+    compute failing the build), and the user sees it only later, as a
+    status that never changes or a call refused on the resource.
+
+    :param history: records around ``records`` (the window looked at),
+        read for the accepted calls and their errors too.
+    :returns: list of ``(error_record, operation, call_record)``, one per
+        accepted call whose request logged an ERROR or worse, in time
+        order of the first such error.
+    """
+    accepted = {}
+    pool = list(history) + list(records)
+    for record in pool:
+        message = record.message or ''
+        if not record.request_id or 'POST' not in message or \
+                'HTTP/' not in message:
+            continue
+        response = access.parse(message)
+        if response is None or response.method != 'POST' or \
+                response.status >= 400:
+            continue
+        for pattern, operation in _ASYNC:
+            if pattern.search(response.path):
+                accepted.setdefault(record.request_id, (operation, record))
+                break
+    if not accepted:
+        return []
+    first = {}
+    for record in pool:
+        rid = record.request_id
+        if rid in accepted and record.is_error:
+            known = first.get(rid)
+            if known is None or (record.timestamp or 0.0) < \
+                    (known.timestamp or 0.0):
+                first[rid] = record
+    found = [(error, accepted[rid][0], accepted[rid][1])
+             for rid, error in first.items()]
+    return sorted(found, key=lambda f: f[0].timestamp or 0.0)
+
+
 def _follows(method, path):
     return any(method == m and pattern.search(path)
                for m, pattern in _FOLLOWS)
@@ -286,12 +339,21 @@ def infer(records, kb_matches=(), kb_weight=1.0, history=()):
         if reason is not None and reason not in backing[operation]:
             backing[operation].append(reason)
         backing[operation].append(record)
-    # A call the user made and saw refused is what failed for the user:
-    # the first one whose path (or state reason) tells its operation
-    # decides, and the words of the errors and past failures only vote
-    # when there is none.
-    first = next((op for _r, op, decisive, _w in requests if decisive),
-                 None)
+    failures = async_failures(records, history)
+    for n, (error, operation, call) in enumerate(failures):
+        scores[operation] += 3.0 / (1 + n)
+        for record in (error, call):
+            if record not in backing[operation]:
+                backing[operation].append(record)
+    # A call the user made and saw refused, or an accepted call whose
+    # work then failed, is what failed for the user: the earliest one
+    # whose path (or state reason) tells its operation decides, and the
+    # words of the errors and past failures only vote when there is none.
+    decisive = [(r.timestamp or 0.0, n, op)
+                for n, (r, op, sure, _w) in enumerate(requests) if sure]
+    decisive += [(e.timestamp or 0.0, len(requests) + n, op)
+                 for n, (e, op, _c) in enumerate(failures)]
+    first = min(decisive)[2] if decisive else None
     errors = [r for r in records if r.is_error]
     # Agent-only errors: their network words describe the instance's
     # wiring, so they vote for the instance boot.

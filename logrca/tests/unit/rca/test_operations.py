@@ -221,6 +221,47 @@ class TestInfer(unittest.TestCase):
         self.assertEqual(operations.VOLUME_CREATE, operations.infer(
             [refused], history=[created, failed])[0])
 
+    def test_an_accepted_call_whose_work_failed_comes_first(self):
+        # The create was accepted (202), then the scheduler failed its
+        # flow under the create's request id; two minutes later the
+        # user's attach of that volume is refused. The create failed.
+        create = sc.record(0.0, 'cinder-api', 'INFO', 'eventlet.wsgi.server',
+                           '10.0.0.1 "POST /v2/p/volumes HTTP/1.1" '
+                           'status: 202', request_id='req-create',
+                           project_id=sc.PROJECT, lineno=1)
+        failed = sc.record(0.4, 'cinder-scheduler', 'ERROR',
+                           'cinder.scheduler.flows.create_volume',
+                           "Failed to run task: AttributeError: 'NoneType' "
+                           "object has no attribute 'get'",
+                           request_id='req-create', lineno=2)
+        attach = sc.record(120.0, 'nova-api', 'INFO',
+                           'nova.osapi_compute.wsgi.server',
+                           '10.0.0.1 "POST /v2.1/p/servers/s/'
+                           'os-volume_attachments HTTP/1.1" status: 500',
+                           request_id='req-attach', lineno=3)
+        self.assertEqual([(failed, operations.VOLUME_CREATE, create)],
+                         operations.async_failures([failed, attach],
+                                                   history=[create]))
+        operation, _scores, backing = operations.infer(
+            [failed, attach], history=[create])
+        self.assertEqual(operations.VOLUME_CREATE, operation)
+        self.assertEqual([failed, create], backing[:2])
+        # Without the error under the create's request, the refused
+        # attach decides; an error of another request is not the create's.
+        other = sc.record(0.4, 'cinder-scheduler', 'ERROR',
+                          'cinder.scheduler.manager', 'Failed',
+                          request_id='req-other', lineno=2)
+        for records in ([attach], [other, attach]):
+            self.assertEqual(operations.VOLUME_ATTACH, operations.infer(
+                records, history=[create])[0])
+        # A refused call before the accepted call's error still decides.
+        early = sc.record(-5.0, 'nova-api', 'INFO',
+                          'nova.osapi_compute.wsgi.server',
+                          '10.0.0.1 "POST /v2.1/p/servers HTTP/1.1" '
+                          'status: 500', request_id='req-boot', lineno=0)
+        self.assertEqual(operations.BOOT, operations.infer(
+            [early, failed, attach], history=[create])[0])
+
     def test_routes(self):
         self.assertEqual(operations.VOLUME_ATTACH, operations.route(
             'POST', '/v2.1/p/servers/s/os-volume_attachments'))
