@@ -185,6 +185,20 @@ def _relevance(record, seed_keys, request_ids, instance_ids, host, anchor):
     return score
 
 
+def _failed(record):
+    """An ERROR record, or a WARNING carrying a traceback of project code.
+
+    Services log some exceptions they survive at WARNING with their
+    traceback ("Failed to revert task state for instance"): the failure
+    shows there first, before any ERROR.
+    """
+    if record.is_error:
+        return True
+    return record.level == 'WARNING' and bool(record.extra) and any(
+        locations.is_project(f[0]) for f in locations.frames(
+            record.extra[:80]))
+
+
 def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
            normal_model=None, lookback=300.0, horizon=300.0):
     """Gather the context of an anomaly from ``source``.
@@ -199,8 +213,9 @@ def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
         returning the template that normally follows the given records
         (the detectors' model of normal), used for the missing step.
     :param lookback: log seconds looked back before the window for the
-        first ERROR/CRITICAL record; when there is one, the window opens
-        at it (0: never).
+        first ERROR/CRITICAL record (or WARNING with a traceback of
+        project code); when there is one, the window opens at it (0:
+        never).
     :param horizon: log seconds looked at after the window for the API
         calls refused to users (``Context.outcome``; 0: none).
     """
@@ -216,7 +231,7 @@ def gather(anomaly, source, before=60.0, after=30.0, max_records=200,
         # call refused, a step missing) comes after the first error,
         # sometimes minutes after; the window then opens at that error.
         onset = next((r for r in source.window(start - lookback, lo)
-                      if r.is_error and r.timestamp is not None), None)
+                      if r.timestamp is not None and _failed(r)), None)
         if onset is not None:
             lo = onset.timestamp - 1.0
     candidates = source.window(lo, hi)

@@ -82,6 +82,35 @@ class TestGather(unittest.TestCase):
         plain = context.gather(self.anomaly, self.source)
         self.assertEqual(self.recs[0], plain.window[0])
 
+    def test_the_window_opens_at_a_warning_with_a_traceback(self):
+        # An exception the service survived, logged at WARNING with its
+        # traceback of project code, is where the failure shows first.
+        tb = ['Traceback (most recent call last):',
+              '  File "%s/nova/db/sqlalchemy/api.py", line 2790, in '
+              '_instance_update' % sc.SITE,
+              'TypeError: _instance_metadata_update_in_place() takes '
+              'exactly 5 arguments (4 given)']
+        warned = sc.record(-100.0, 'nova-compute', 'WARNING',
+                           'nova.compute.manager',
+                           'Failed to revert task state for instance.',
+                           extra=tb, lineno=5)
+        plain = sc.record(-90.0, 'nova-compute', 'WARNING',
+                          'nova.compute.manager', 'Slow heartbeat',
+                          lineno=6)
+        library = sc.record(-80.0, 'nova-compute', 'WARNING',
+                            'oslo_messaging.server', 'Retrying',
+                            extra=['Traceback (most recent call last):',
+                                   '  File "%s/eventlet/hubs/hub.py", '
+                                   'line 1, in switch' % sc.SITE],
+                            lineno=7)
+        ctx = context.gather(self.anomaly, context.BufferSource(
+            [warned, plain, library] + self.recs))
+        self.assertIn(warned, ctx.window)
+        for quiet in ([plain], [library], [plain, library]):
+            ctx = context.gather(self.anomaly, context.BufferSource(
+                quiet + self.recs))
+            self.assertEqual(self.recs[0], ctx.window[0])
+
     def test_outcome_holds_the_calls_refused_after_the_window(self):
         def access(ts, path, status, project=sc.PROJECT, lineno=0):
             return sc.record(ts, 'nova-api', 'INFO', 'nova.api.openstack',
