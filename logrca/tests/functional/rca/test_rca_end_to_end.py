@@ -205,6 +205,54 @@ class TestExplainStored(unittest.TestCase):
                                         dbapi=self.dbapi, refresh=True)
         self.assertEqual('instance boot', again['operation'])
 
+    def test_an_accepted_create_that_failed_decides_over_a_later_attach(
+            self):
+        # Far from the boot failure: the user's volume create was
+        # accepted, then Cinder's scheduler failed its flow under the
+        # create's request id (one anomaly); two minutes later the attach
+        # of that volume is refused (another anomaly). Explaining the
+        # refused attach, stored evidence of both says the create failed.
+        evidence_cls = type(self.anomaly.evidence[0])
+
+        def anomaly(ts, stream, level, logger, message, rid, lineno):
+            rec = sc.record(ts, stream, level, logger, message,
+                            request_id=rid, project_id=sc.PROJECT,
+                            lineno=lineno)
+            return rec, type(self.anomaly)(
+                detector='deeplog', score=9.0, reason='unusual',
+                session_key=('request', rid), start_time=rec.timestamp,
+                end_time=rec.timestamp, raised_at=rec.timestamp,
+                service=stream, project_id=sc.PROJECT, request_ids=[rid],
+                evidence=[evidence_cls.from_record(rec)])
+
+        call, create = anomaly(
+            5000.0, 'cinder-api', 'INFO', 'eventlet.wsgi.server',
+            '10.0.20.46 "POST /v2/p/volumes HTTP/1.1" status: 202 len: 80',
+            'req-create', 201)
+        error, _unused = anomaly(
+            5000.4, 'cinder-scheduler', 'ERROR',
+            'cinder.scheduler.flows.create_volume',
+            "Failed to run task: AttributeError: 'NoneType' object has no "
+            "attribute 'get'", 'req-create', 202)
+        create.evidence.append(evidence_cls.from_record(error))
+        _unused, attach = anomaly(
+            5120.0, 'nova-api', 'INFO', 'nova.osapi_compute.wsgi.server',
+            '10.0.20.46 "POST /v2.1/p/servers/s/os-volume_attachments '
+            'HTTP/1.1" status: 500 len: 80', 'req-attach', 203)
+        manager = conductor_manager.ConductorManager(self.conf, self.dbapi)
+        manager.store_anomalies({}, [attach.to_dict()])
+        alone = service.get_explanation(self.conf, attach.uuid,
+                                        dbapi=self.dbapi)
+        self.assertEqual('volume attach', alone['operation'])
+        manager.store_anomalies({}, [create.to_dict()])
+        joined = service.get_explanation(self.conf, attach.uuid,
+                                         dbapi=self.dbapi, refresh=True)
+        self.assertEqual('volume create', joined['operation'])
+        cited = {e['lineno'] for e in joined['evidence']}
+        self.assertTrue({201, 202} <= cited)
+        self.assertNotEqual('volume create', service.get_explanation(
+            self.conf, self.anomaly.uuid, dbapi=self.dbapi)['operation'])
+
     def test_the_conductor_explains_the_incident_again(self):
         explainer = explainer_mod.Explainer(self.conf, self.dbapi)
         explainer.start()
