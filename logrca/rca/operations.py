@@ -322,7 +322,9 @@ def infer(records, kb_matches=(), kb_weight=1.0, history=()):
 
     :param records: the context records (time order).
     :param history: every record of the window looked at, read for the
-        accepted volume attaches (see :func:`failed_requests`).
+        accepted calls: volume attaches (see :func:`failed_requests`) and
+        work that failed after its call was accepted (see
+        :func:`async_failures`).
     :param kb_matches: ``(entry, score)`` pairs of past failures retrieved
         from the knowledge base; each votes for its operation.
     :returns: ``(operation, scores, backing_records)``; ``operation`` is
