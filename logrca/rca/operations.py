@@ -15,9 +15,10 @@
 An operation is what the user saw fail (PROTOCOL.md section 1): instance
 boot, volume create, volume attach, network setup, instance connectivity,
 identity and keys. It is read from the service logs: the API requests
-answered with an error status, and the words, loggers and traceback
-functions of the error records; past failures retrieved from the knowledge
-base add their (training) operations as votes.
+answered with an error status, the accepted requests whose work then
+logged an error, and the words, loggers and traceback functions of the
+error records; past failures retrieved from the knowledge base add their
+(training) operations as votes.
 """
 
 import collections
