@@ -70,11 +70,9 @@ _SERVER_ATTACH = re.compile(r'/servers/[^/]+/os-volume_attachments')
 # read-only): its path does not tell which, so it only votes.
 _AMBIGUOUS = re.compile(r'/volumes/[^/]+/action')
 
-# Calls that attach a volume, and calls that only poll or continue a
-# volume operation (listing the volumes to see a status change, a volume
-# action of an attach or of a create).
-_ATTACHES = re.compile(r'/servers/[^/]+/os-volume_attachments|'
-                       r'/attachments(?:[/?]|$)')
+# Calls that only poll or continue a volume operation (listing the
+# volumes to see a status change, a volume action of an attach or of a
+# create).
 _FOLLOWS = (
     ('GET', re.compile(r'/volumes/detail|/volumes/?(?:\?|$)')),
     ('POST', re.compile(r'/volumes/[^/]+/action')),
@@ -85,7 +83,8 @@ _FOLLOWS = (
 _ASYNC = (
     (re.compile(r'/servers/?(?:\?|$)'), BOOT),
     (re.compile(r'/volumes/?(?:\?|$)'), VOLUME_CREATE),
-    (re.compile(r'/servers/[^/]+/os-volume_attachments'), VOLUME_ATTACH),
+    (re.compile(r'/servers/[^/]+/os-volume_attachments|'
+                r'/attachments(?:[/?]|$)'), VOLUME_ATTACH),
 )
 
 # A call refused because a resource it names is in a failed or unfinished
@@ -196,21 +195,33 @@ def state_reasons(records):
     return found
 
 
+def accepted_call(record):
+    """The operation of an accepted boot, volume create or attach call.
+
+    :returns: the operation when ``record`` is the access line of such a
+        call answered below 400, else None.
+    """
+    message = record.message or ''
+    if 'POST' not in message or 'HTTP/' not in message:
+        return None
+    response = access.parse(message)
+    if response is None or response.method != 'POST' or \
+            response.status >= 400:
+        return None
+    for pattern, operation in _ASYNC:
+        if pattern.search(response.path):
+            return operation
+    return None
+
+
 def attaches_accepted(records):
     """The volume attaches users asked for and the API accepted.
 
-    :returns: list of ``(timestamp, project_id)`` of the accepted (status
-        < 400) attach calls, in time order.
+    :returns: list of ``(timestamp, project_id)`` of the accepted attach
+        calls, in time order.
     """
-    found = []
-    for record in records:
-        message = record.message or ''
-        if 'attachments' not in message or 'HTTP/' not in message:
-            continue
-        response = access.parse(message)
-        if response is not None and response.method == 'POST' and \
-                response.status < 400 and _ATTACHES.search(response.path):
-            found.append((record.timestamp, record.project_id))
+    found = [(r.timestamp, r.project_id) for r in records
+             if accepted_call(r) == VOLUME_ATTACH]
     return sorted(found, key=lambda a: a[0] or 0.0)
 
 
@@ -243,18 +254,9 @@ def async_failures(records, history=()):
     accepted = {}
     pool = list(history) + list(records)
     for record in pool:
-        message = record.message or ''
-        if not record.request_id or 'POST' not in message or \
-                'HTTP/' not in message:
-            continue
-        response = access.parse(message)
-        if response is None or response.method != 'POST' or \
-                response.status >= 400:
-            continue
-        for pattern, operation in _ASYNC:
-            if pattern.search(response.path):
-                accepted.setdefault(record.request_id, (operation, record))
-                break
+        operation = accepted_call(record) if record.request_id else None
+        if operation is not None:
+            accepted.setdefault(record.request_id, (operation, record))
     if not accepted:
         return []
     first = {}

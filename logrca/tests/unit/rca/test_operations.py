@@ -187,6 +187,12 @@ class TestInfer(unittest.TestCase):
         history = [created, listed, attach]
         self.assertEqual([(40.0 + sc.T0, sc.PROJECT)],
                          operations.attaches_accepted(history + [refused]))
+        # Cinder's own attachments API starts an attach too.
+        v3 = access(40.0, 'cinder-api', ('POST /v3/p/attachments',
+                                         'status: 200'))
+        self.assertEqual(operations.VOLUME_ATTACH,
+                         operations.accepted_call(v3))
+        self.assertIsNone(operations.accepted_call(refused))
         got = operations.failed_requests([refused, action], history)
         self.assertEqual([(operations.VOLUME_ATTACH, True)] * 2,
                          [(o, d) for _r, o, d, _w in got])
